@@ -1,0 +1,9 @@
+//! Pure Go-module formats: module paths and their case-escaping, Go semver,
+//! GOPRIVATE-style patterns, GOPROXY/GOSUMDB values, go.mod and go.sum,
+//! `h1:` hashes and module zips.
+//!
+//! Nothing here does network or async work; the only disk access is what a
+//! caller hands in (a zip file to check, a directory to hash or zip).
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod escape;
