@@ -1,0 +1,15 @@
+//! One file per subcommand; each returns the process exit code.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ZipCommand};
+
+mod sum;
+mod zip_check;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sum(args) => sum::run(args),
+        Command::Zip(ZipCommand::Check(args)) => zip_check::run(args),
+    }
+}
