@@ -6,4 +6,6 @@
 //! caller hands in (a zip file to check, a directory to hash or zip).
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod dirhash;
 pub mod escape;
+pub mod rawzip;
