@@ -8,4 +8,9 @@
 
 pub mod dirhash;
 pub mod escape;
+pub mod goenv;
+pub mod module;
+pub mod pattern;
+mod quote;
 pub mod rawzip;
+pub mod semver;
