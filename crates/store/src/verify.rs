@@ -1,0 +1,84 @@
+//! Hash-while-streaming with the last chunk held back (see the crate docs).
+
+use std::io;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::{BlobRef, Error, Hasher};
+
+/// Called once when the content turns out not to match; quarantines it.
+pub(crate) type OnCorrupt = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+struct State {
+    inner: BoxStream<'static, io::Result<Bytes>>,
+    hasher: Hasher,
+    pending: Option<Bytes>,
+    done: bool,
+    expected: BlobRef,
+    path: String,
+    on_corrupt: Option<OnCorrupt>,
+}
+
+/// Wraps the full content stream of a blob so that it ends in an error
+/// instead of its last chunk when the bytes do not hash to `expected`.
+pub(crate) fn verified(
+    inner: BoxStream<'static, io::Result<Bytes>>,
+    expected: BlobRef,
+    path: String,
+    on_corrupt: OnCorrupt,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    let st = State {
+        inner,
+        hasher: Hasher::default(),
+        pending: None,
+        done: false,
+        expected,
+        path,
+        on_corrupt: Some(on_corrupt),
+    };
+    futures::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    st.hasher.update(&chunk);
+                    if let Some(prev) = st.pending.replace(chunk) {
+                        return Some((Ok(prev), st));
+                    }
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                None => {
+                    st.done = true;
+                    let got = std::mem::take(&mut st.hasher).finish();
+                    if got == st.expected {
+                        return st.pending.take().map(|p| (Ok(p), st));
+                    }
+                    tracing::warn!(
+                        digest = %st.expected.digest, path = %st.path, got = %got.digest,
+                        got_size = got.size, "corrupt blob found while streaming; quarantined"
+                    );
+                    if let Some(f) = st.on_corrupt.take() {
+                        f().await;
+                    }
+                    let err = Error::Corrupt {
+                        digest: st.expected.digest,
+                        path: st.path.clone(),
+                    };
+                    return Some((Err(io::Error::new(io::ErrorKind::InvalidData, err)), st));
+                }
+            }
+        }
+    })
+    .boxed()
+}
