@@ -8,9 +8,11 @@
 
 pub mod dirhash;
 pub mod escape;
+mod fold_table;
 pub mod goenv;
 pub mod module;
 pub mod pattern;
 mod quote;
 pub mod rawzip;
 pub mod semver;
+pub mod zip;
