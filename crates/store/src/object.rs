@@ -400,11 +400,11 @@ impl Store for ObjectStoreBackend {
                     h.update(&b);
                     h.finish()
                 };
-                if !self
+                let present = self
                     .stat_blob(&r.digest)
                     .await?
-                    .is_some_and(|x| x.size == r.size)
-                {
+                    .is_some_and(|x| x.size == r.size);
+                if !present {
                     self.put_create(&self.path(&keys::blob(&r.digest)), b)
                         .await?;
                 }
