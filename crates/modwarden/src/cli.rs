@@ -14,6 +14,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the caching, verifying Go module proxy.
+    Serve(Box<ServeArgs>),
     /// Print the go.sum line(s) for a module zip, a go.mod file or an extracted module directory.
     Sum(SumArgs),
     /// Module zip tools.
@@ -50,6 +52,60 @@ pub struct ZipCheckArgs {
     /// The version the zip is for.
     #[arg(long)]
     pub version: String,
+}
+
+/// Every flag is also a `MODWARDEN_<NAME>` environment variable and a key of
+/// the config file; flags win over the environment, which wins over the file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Default: ./modwarden.toml if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Store directory [default: the user's cache directory/modwarden].
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Upstream proxies, GOPROXY syntax (`,` falls through on 404/410, `|` on any error) [default: the go command's default].
+    #[arg(long, value_name = "LIST")]
+    pub upstream: Option<String>,
+    /// Checksum database, GOSUMDB syntax: 'name+hash+key [URL]' (repeatable; the first verifies modules) [default: the go command's default].
+    #[arg(long, value_name = "SUMDB")]
+    pub sumdb: Vec<String>,
+    /// Modules not verified against the checksum database (GONOSUMDB patterns).
+    #[arg(long, value_name = "PATTERNS")]
+    pub nosumdb: Option<String>,
+    /// Private modules (GOPRIVATE patterns): fetched only from --private-upstream, never checked against a public checksum database.
+    #[arg(long, value_name = "PATTERNS")]
+    pub private: Option<String>,
+    /// Upstreams for private modules, GOPROXY syntax.
+    #[arg(long, value_name = "LIST")]
+    pub private_upstream: Option<String>,
+    /// Serve only what the store has; never contact an upstream.
+    #[arg(long)]
+    pub offline: bool,
+    /// Upstream first-byte and idle-read timeout in seconds [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub upstream_timeout: Option<u64>,
+    /// Overall deadline of one upstream request, retries included, in seconds [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub request_deadline: Option<u64>,
+    /// Upstream fetches at once; beyond it requests get 503 with Retry-After [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_upstream_concurrency: Option<usize>,
+    /// TTL of list, @latest and query answers in seconds [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub list_ttl: Option<u64>,
+    /// TTL of not-found answers for an explicit version in seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub negative_ttl: Option<u64>,
+    /// How long past their TTL list/@latest answers may be served when every upstream fails, in seconds [default: 604800].
+    #[arg(long, value_name = "SECS")]
+    pub stale_if_error: Option<u64>,
+    /// Access log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 pub fn parse() -> Cli {

@@ -1,1 +1,261 @@
-//! proxy (placeholder)
+//! The modwarden server: a caching Go module proxy (GOPROXY protocol) that
+//! also proxies the checksum database, verifying everything it stores.
+//!
+//! ```no_run
+//! # async fn demo(config: proxy::config::ServeConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let app = proxy::App::build(&config).await?;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! app.serve(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+mod error;
+pub mod metrics;
+mod pipeline;
+mod routes;
+mod sumdb_proxy;
+mod zipcheck;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+pub use error::ServeError;
+pub use pipeline::{FileKind, Mutable, Pipeline, PipelineParts, Timing, jittered};
+pub use routes::{AppState, INSTANCE_HEADER, StatusInfo};
+pub use sumdb_proxy::SumdbHandle;
+
+use config::ServeConfig;
+use gomod::goenv::{Fallback as GoFallback, ProxyKind, ProxyList};
+use metrics::Metrics;
+use upstream::{ClientConfig, Entry, Fallback, UpstreamList};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Store {
+        /// The store location.
+        path: String,
+        /// Why.
+        #[source]
+        source: store::Error,
+    },
+    /// A checksum database could not be set up.
+    #[error("checksum database {name}: {source}")]
+    Sumdb {
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: sumdb::Error,
+    },
+    /// The upstream client could not be built.
+    #[error(transparent)]
+    Upstream(#[from] upstream::BuildError),
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built server, ready to serve on a listener.
+pub struct App {
+    state: AppState,
+}
+
+struct UpstreamMetrics(Arc<Metrics>);
+
+impl upstream::Observer for UpstreamMetrics {
+    fn attempt(&self, up: &str, result: Result<(), &upstream::FetchError>, elapsed: Duration) {
+        let kind = result.err().map(|e| match e {
+            upstream::FetchError::NotFound { .. } => "not_found",
+            upstream::FetchError::Status { .. } => "status",
+            upstream::FetchError::Timeout { .. } => "timeout",
+            upstream::FetchError::Connect { .. } => "connect",
+            upstream::FetchError::Body { .. } => "body",
+            upstream::FetchError::TooLarge { .. } => "too_large",
+            upstream::FetchError::CircuitOpen { .. } => "circuit_open",
+            _ => "other",
+        });
+        self.0.upstream(up, kind, elapsed);
+    }
+    fn retry(&self, up: &str, _delay: Duration) {
+        self.0.retry(up);
+    }
+    fn breaker(&self, up: &str, state: upstream::BreakerState) {
+        self.0.breaker(up, state.as_gauge());
+    }
+}
+
+fn entries(list: &ProxyList) -> Vec<Entry> {
+    list.entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            ProxyKind::Url(u) => Some(Entry {
+                base: u.clone(),
+                fallback: match e.fallback {
+                    GoFallback::OnNotFound => Fallback::OnNotFound,
+                    GoFallback::OnAnyError => Fallback::OnAnyError,
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+impl App {
+    /// Opens the store and sets up upstreams and checksum databases.
+    pub async fn build(config: &ServeConfig) -> Result<App, StartError> {
+        let store = store::local::LocalStore::open(&config.store)
+            .await
+            .map_err(|source| StartError::Store {
+                path: config.store.display().to_string(),
+                source,
+            })?;
+        // Downloads are staged next to the store (same file system); a crash
+        // can leave only `upstream-*.tmp` files, removed here at start.
+        let staging = config.store.join("downloads");
+        std::fs::create_dir_all(&staging).map_err(|source| StartError::Io {
+            path: staging.display().to_string(),
+            source,
+        })?;
+        if let Ok(dir) = std::fs::read_dir(&staging) {
+            for entry in dir.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let store: Arc<dyn store::Store> = Arc::new(store);
+        Self::build_with_store(config, store, staging).await
+    }
+
+    /// Like [`App::build`] with a given store and staging directory.
+    pub async fn build_with_store(
+        config: &ServeConfig,
+        store: Arc<dyn store::Store>,
+        staging: std::path::PathBuf,
+    ) -> Result<App, StartError> {
+        let instance: Arc<str> = Arc::from(format!("{:08x}", rand::random::<u32>()));
+        let metrics = Arc::new(Metrics::default());
+        let observer: Arc<dyn upstream::Observer> = Arc::new(UpstreamMetrics(metrics.clone()));
+        let client_config = ClientConfig {
+            first_byte_timeout: config.upstream_timeout,
+            idle_read_timeout: config.upstream_timeout,
+            deadline: config.request_deadline,
+            headers: vec![(INSTANCE_HEADER.to_string(), instance.to_string())],
+            ..ClientConfig::default()
+        };
+        let public = UpstreamList::new(
+            entries(&config.upstream),
+            client_config.clone(),
+            observer.clone(),
+        )?;
+        let private = UpstreamList::new(
+            entries(&config.private_upstream),
+            client_config.clone(),
+            observer.clone(),
+        )?;
+        let state_dir = config.store.join("sumdb-state");
+        std::fs::create_dir_all(&state_dir).map_err(|source| StartError::Io {
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+        let mut sumdbs = Vec::new();
+        for db in &config.sumdb {
+            // Like the go command: through each upstream proxy's
+            // /sumdb/<name>/ first (a proxy that does not serve it answers
+            // 404 and we move on), then the database itself.
+            let mut db_entries = Vec::new();
+            if !db.explicit_url {
+                for e in entries(&config.upstream) {
+                    let mut base = e.base.clone();
+                    let path = format!("{}/sumdb/{}", base.path().trim_end_matches('/'), db.name);
+                    base.set_path(&path);
+                    db_entries.push(Entry {
+                        base,
+                        fallback: Fallback::OnAnyError,
+                    });
+                }
+            }
+            db_entries.push(Entry {
+                base: db.url.clone(),
+                fallback: Fallback::OnNotFound,
+            });
+            let list = UpstreamList::new(db_entries, client_config.clone(), observer.clone())?;
+            let handle = SumdbHandle::new(&db.name, &db.key, list, Some(state_dir.clone()))
+                .map_err(|source| StartError::Sumdb {
+                    name: db.name.clone(),
+                    source,
+                })?;
+            sumdbs.push(Arc::new(handle));
+        }
+        let status = StatusInfo {
+            store: config.store.display().to_string(),
+            upstreams: public.labels(),
+            private_upstreams: private.labels(),
+            sumdbs: config
+                .sumdb
+                .iter()
+                .map(|d| format!("{} at {}", d.name, d.url))
+                .collect(),
+        };
+        let pipeline = Pipeline::new(PipelineParts {
+            store,
+            public,
+            private,
+            sumdbs,
+            nosumdb: config.nosumdb.clone(),
+            private_patterns: config.private.clone(),
+            staging,
+            offline: config.offline,
+            timing: Timing {
+                list_ttl: config.list_ttl,
+                negative_ttl: config.negative_ttl,
+                probe_negative_ttl: config.negative_ttl * 5,
+                stale_if_error: config.stale_if_error,
+            },
+            max_upstream_concurrency: config.max_upstream_concurrency,
+            metrics,
+        });
+        Ok(App {
+            state: AppState {
+                pipeline,
+                instance,
+                next_id: Arc::new(AtomicU64::new(1)),
+                status: Arc::new(status),
+            },
+        })
+    }
+
+    /// The pipeline, for tests and maintenance.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.state.pipeline
+    }
+
+    /// Serves until `shutdown` completes, then drains requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = routes::router(self.state);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

@@ -52,6 +52,9 @@ pub struct ClientConfig {
     pub breaker: BreakerConfig,
     /// Sent as `User-Agent`.
     pub user_agent: String,
+    /// Extra headers sent with every request (a proxy marks its own
+    /// requests this way to detect loops).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for ClientConfig {
@@ -64,6 +67,7 @@ impl Default for ClientConfig {
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             user_agent: concat!("modwarden/", env!("CARGO_PKG_VERSION")).to_string(),
+            headers: Vec::new(),
         }
     }
 }
@@ -142,7 +146,16 @@ impl UpstreamList {
         config: ClientConfig,
         observer: Arc<dyn Observer>,
     ) -> Result<Self, BuildError> {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &config.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| BuildError(format!("header name {k:?}: {e}")))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|e| BuildError(format!("header {k:?} value: {e}")))?;
+            headers.insert(name, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::custom(|attempt| {

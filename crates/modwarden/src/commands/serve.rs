@@ -1,0 +1,162 @@
+//! `modwarden serve`: load the configuration, open the store, serve.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use proxy::config::{self, Defaults, Layer};
+
+use crate::cli::ServeArgs;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let vars: BTreeMap<String, String> = std::env::vars().collect();
+    let file = load_file(&args, &vars)?;
+    let flags = Layer {
+        listen: args.listen,
+        store: args.store,
+        upstream: args.upstream,
+        sumdb: (!args.sumdb.is_empty()).then_some(args.sumdb),
+        nosumdb: args.nosumdb,
+        private: args.private,
+        private_upstream: args.private_upstream,
+        offline: args.offline.then_some(true),
+        upstream_timeout: args.upstream_timeout,
+        request_deadline: args.request_deadline,
+        max_upstream_concurrency: args.max_upstream_concurrency,
+        list_ttl: args.list_ttl,
+        negative_ttl: args.negative_ttl,
+        stale_if_error: args.stale_if_error,
+        log_format: args.log_format,
+    };
+    let defaults = go_defaults();
+    let config = config::merge(file, &vars, flags, &defaults)?;
+    init_logging(config.log_json);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let app = proxy::App::build(&config).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr().context("listener has no address")?;
+        eprintln!("modwarden serve: listening on http://{addr}");
+        eprintln!("  store:      {}", config.store.display());
+        if config.offline {
+            eprintln!("  upstreams:  none (offline: serving only what the store has)");
+        } else {
+            eprintln!("  upstreams:  {}", config.upstream);
+        }
+        if !config.private.is_empty() {
+            eprintln!(
+                "  private:    {} -> {}",
+                config.private.as_str(),
+                if config.private_upstream.entries.is_empty() {
+                    "(no private upstream)".to_string()
+                } else {
+                    config.private_upstream.to_string()
+                }
+            );
+        }
+        for db in &config.sumdb {
+            eprintln!("  sumdb:      {} at {}", db.name, db.url);
+        }
+        if config.sumdb.is_empty() {
+            eprintln!("  sumdb:      off (modules are NOT verified)");
+        }
+        for w in &config.warnings {
+            eprintln!("  warning:    {w}");
+        }
+        eprintln!("  use it:     GOPROXY=http://{addr} go mod download");
+        app.serve(listener, shutdown_signal())
+            .await
+            .context("server failed")?;
+        eprintln!("modwarden serve: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_file(args: &ServeArgs, vars: &BTreeMap<String, String>) -> anyhow::Result<Layer> {
+    let explicit = args
+        .config
+        .clone()
+        .or_else(|| vars.get(config::env::CONFIG).map(Into::into));
+    let path = match explicit {
+        Some(p) => p,
+        None => {
+            let p = std::path::PathBuf::from("modwarden.toml");
+            if !p.exists() {
+                return Ok(Layer::default());
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Ok(config::parse_file(&path.display().to_string(), &text)?)
+}
+
+/// The go command's built-in GOPROXY and GOSUMDB: `go env` with the user's
+/// own settings cleared, so a GOPROXY that points at this modwarden cannot
+/// make it loop.
+fn go_defaults() -> Defaults {
+    let go = std::env::var_os("MODWARDEN_GO").unwrap_or_else(|| "go".into());
+    let out = std::process::Command::new(go)
+        .args(["env", "GOPROXY", "GOSUMDB"])
+        .env_remove("GOPROXY")
+        .env_remove("GOSUMDB")
+        .env_remove("GOFLAGS")
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let mut lines = text.lines().map(|l| l.trim().to_string());
+            Defaults {
+                goproxy: lines.next().filter(|l| !l.is_empty()),
+                gosumdb: lines.next().filter(|l| !l.is_empty()),
+            }
+        }
+        _ => Defaults::default(),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MODWARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("modwarden serve: shutting down, draining requests in flight");
+}

@@ -1,0 +1,699 @@
+//! `modwarden serve` configuration: `modwarden.toml`, `MODWARDEN_*`
+//! environment variables and flags, merged by a pure function.
+//!
+//! Precedence: flags over environment over file over defaults. Every key of the
+//! file is also an environment variable (`MODWARDEN_` + upper-case, `-` as
+//! `_`) and a flag (`--key`). Unknown file keys are an error, so a typo never
+//! silently becomes a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gomod::goenv::{ProxyKind, ProxyList, SumdbSpec};
+use gomod::pattern::Patterns;
+use serde::Deserialize;
+
+/// Names of every environment variable `serve` reads, in one place.
+pub mod env {
+    /// `--listen`.
+    pub const LISTEN: &str = "MODWARDEN_LISTEN";
+    /// `--store`.
+    pub const STORE: &str = "MODWARDEN_STORE";
+    /// `--upstream`.
+    pub const UPSTREAM: &str = "MODWARDEN_UPSTREAM";
+    /// `--sumdb` (several values separated by `;`).
+    pub const SUMDB: &str = "MODWARDEN_SUMDB";
+    /// `--nosumdb`.
+    pub const NOSUMDB: &str = "MODWARDEN_NOSUMDB";
+    /// `--private`.
+    pub const PRIVATE: &str = "MODWARDEN_PRIVATE";
+    /// `--private-upstream`.
+    pub const PRIVATE_UPSTREAM: &str = "MODWARDEN_PRIVATE_UPSTREAM";
+    /// `--offline`.
+    pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
+    /// `--config`: the config file.
+    pub const CONFIG: &str = "MODWARDEN_CONFIG";
+    /// `--upstream-timeout`: first-byte and idle-read timeout, seconds.
+    pub const UPSTREAM_TIMEOUT: &str = "MODWARDEN_UPSTREAM_TIMEOUT";
+    /// `--request-deadline`: overall deadline per upstream request, seconds.
+    pub const REQUEST_DEADLINE: &str = "MODWARDEN_REQUEST_DEADLINE";
+    /// `--max-upstream-concurrency`.
+    pub const MAX_UPSTREAM_CONCURRENCY: &str = "MODWARDEN_MAX_UPSTREAM_CONCURRENCY";
+    /// `--list-ttl`, seconds.
+    pub const LIST_TTL: &str = "MODWARDEN_LIST_TTL";
+    /// `--negative-ttl`, seconds.
+    pub const NEGATIVE_TTL: &str = "MODWARDEN_NEGATIVE_TTL";
+    /// `--stale-if-error`, seconds.
+    pub const STALE_IF_ERROR: &str = "MODWARDEN_STALE_IF_ERROR";
+    /// `--log-format` (`text` or `json`).
+    pub const LOG_FORMAT: &str = "MODWARDEN_LOG_FORMAT";
+    /// Where the default store lives: `$XDG_CACHE_HOME/modwarden`.
+    pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+    /// ... else `$HOME/.cache/modwarden`.
+    pub const HOME: &str = "HOME";
+}
+
+/// One layer of settings: the file, the environment or the flags. Every field
+/// is optional; [`merge`] fills what no layer sets with defaults.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Layer {
+    /// Address to listen on, `host:port`.
+    pub listen: Option<String>,
+    /// Store directory (local disk).
+    pub store: Option<PathBuf>,
+    /// Upstream proxies, GOPROXY syntax.
+    pub upstream: Option<String>,
+    /// Checksum databases, GOSUMDB syntax each (`name+hash+key [URL]`).
+    pub sumdb: Option<Vec<String>>,
+    /// Modules not checked against the checksum database (GONOSUMDB syntax).
+    pub nosumdb: Option<String>,
+    /// Private modules (GOPRIVATE syntax): private upstream only, no checksum database.
+    pub private: Option<String>,
+    /// Upstreams for private modules, GOPROXY syntax.
+    pub private_upstream: Option<String>,
+    /// Serve only what the store has.
+    pub offline: Option<bool>,
+    /// First-byte and idle-read timeout for upstreams, seconds.
+    pub upstream_timeout: Option<u64>,
+    /// Overall deadline of one upstream request, retries included, seconds.
+    pub request_deadline: Option<u64>,
+    /// Upstream fetches running at once; more get 503 with Retry-After.
+    pub max_upstream_concurrency: Option<usize>,
+    /// TTL of `list`, `@latest` and query answers, seconds.
+    pub list_ttl: Option<u64>,
+    /// TTL of "not found" answers for an explicit version, seconds.
+    pub negative_ttl: Option<u64>,
+    /// How long past their TTL mutable answers may be served when every upstream fails, seconds.
+    pub stale_if_error: Option<u64>,
+    /// `text` or `json` access log.
+    pub log_format: Option<String>,
+}
+
+/// A configured checksum database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumdbConfig {
+    /// Its name (`sum.golang.org`).
+    pub name: String,
+    /// Its verifier key `name+hash+key`.
+    pub key: String,
+    /// Where it is reached: the URL given with it, else (like the go
+    /// command) through each upstream's `/sumdb/<name>/` and then directly at
+    /// `https://<name>`.
+    pub url: url::Url,
+    /// Whether `url` was given explicitly (then no upstream is tried first).
+    pub explicit_url: bool,
+}
+
+/// The effective configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Local store directory.
+    pub store: PathBuf,
+    /// Public upstreams (empty when offline).
+    pub upstream: ProxyList,
+    /// Checksum databases; the first verifies public modules.
+    pub sumdb: Vec<SumdbConfig>,
+    /// GONOSUMDB-style patterns.
+    pub nosumdb: Patterns,
+    /// GOPRIVATE-style patterns.
+    pub private: Patterns,
+    /// Upstreams for private modules.
+    pub private_upstream: ProxyList,
+    /// Serve only the store.
+    pub offline: bool,
+    /// First-byte and idle-read timeout.
+    pub upstream_timeout: Duration,
+    /// Overall deadline per upstream request.
+    pub request_deadline: Duration,
+    /// Bound of concurrent upstream fetches.
+    pub max_upstream_concurrency: usize,
+    /// TTL of mutable answers.
+    pub list_ttl: Duration,
+    /// TTL of not-found answers for an explicit version.
+    pub negative_ttl: Duration,
+    /// Stale-if-error bound.
+    pub stale_if_error: Duration,
+    /// JSON access log.
+    pub log_json: bool,
+    /// Things the operator should know (ignored `direct` entries, ...).
+    pub warnings: Vec<String>,
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// A value does not parse.
+    #[error("invalid {key} {value:?}: {reason}")]
+    Invalid {
+        /// Which setting (flag or variable name).
+        key: String,
+        /// The value given.
+        value: String,
+        /// Why it is wrong and what to write instead.
+        reason: String,
+    },
+    /// The config file does not parse (unknown key, wrong type).
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No upstream can be determined.
+    #[error(
+        "no upstream proxy: pass --upstream (GOPROXY syntax), set MODWARDEN_UPSTREAM, or run with --offline"
+    )]
+    NoUpstream,
+    /// An upstream is modwarden itself.
+    #[error(
+        "upstream {url} points back at this modwarden ({listen}): that would loop; point --upstream at another proxy"
+    )]
+    Loop {
+        /// The upstream.
+        url: String,
+        /// Our listen address.
+        listen: String,
+    },
+}
+
+/// Parses a config file's text.
+pub fn parse_file(path: &str, text: &str) -> Result<Layer, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::File {
+        path: path.to_string(),
+        reason: e.message().to_string(),
+    })
+}
+
+/// Reads the `MODWARDEN_*` variables of `vars` into a layer.
+pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+    Ok(Layer {
+        listen: get(env::LISTEN),
+        store: get(env::STORE).map(PathBuf::from),
+        upstream: get(env::UPSTREAM),
+        sumdb: get(env::SUMDB).map(|v| {
+            v.split(';')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        }),
+        nosumdb: get(env::NOSUMDB),
+        private: get(env::PRIVATE),
+        private_upstream: get(env::PRIVATE_UPSTREAM),
+        offline: get(env::OFFLINE)
+            .map(|v| parse_bool(env::OFFLINE, &v))
+            .transpose()?,
+        upstream_timeout: parse_num(vars, env::UPSTREAM_TIMEOUT)?,
+        request_deadline: parse_num(vars, env::REQUEST_DEADLINE)?,
+        max_upstream_concurrency: parse_num(vars, env::MAX_UPSTREAM_CONCURRENCY)?,
+        list_ttl: parse_num(vars, env::LIST_TTL)?,
+        negative_ttl: parse_num(vars, env::NEGATIVE_TTL)?,
+        stale_if_error: parse_num(vars, env::STALE_IF_ERROR)?,
+        log_format: get(env::LOG_FORMAT),
+    })
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key: key.into(),
+            value: v.into(),
+            reason: "want true or false".into(),
+        }),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    vars: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, ConfigError> {
+    match vars.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                key: key.into(),
+                value: v.clone(),
+                reason: "want a whole number".into(),
+            }),
+    }
+}
+
+/// Defaults that come from outside: where the go command's own defaults are.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// The go command's default GOPROXY (asked from `go env` with the user's
+    /// GOPROXY cleared), if a go command is there.
+    pub goproxy: Option<String>,
+    /// The go command's default GOSUMDB, likewise.
+    pub gosumdb: Option<String>,
+}
+
+/// Merges the layers (flags over env over file) with the defaults. Pure: no
+/// environment or disk access.
+pub fn merge(
+    file: Layer,
+    env_vars: &BTreeMap<String, String>,
+    flags: Layer,
+    defaults: &Defaults,
+) -> Result<ServeConfig, ConfigError> {
+    let envl = env_layer(env_vars)?;
+    macro_rules! pick {
+        ($f:ident) => {
+            flags.$f.clone().or(envl.$f.clone()).or(file.$f.clone())
+        };
+    }
+    let mut warnings = Vec::new();
+
+    let listen_s = pick!(listen).unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let listen: SocketAddr = listen_s.parse().map_err(|_| ConfigError::Invalid {
+        key: "--listen".into(),
+        value: listen_s.clone(),
+        reason: "want host:port with an IP address, e.g. 127.0.0.1:3000 or [::]:3000".into(),
+    })?;
+
+    let store = match pick!(store) {
+        Some(p) => p,
+        None => default_store(env_vars).ok_or_else(|| ConfigError::Invalid {
+            key: "--store".into(),
+            value: String::new(),
+            reason: "no HOME or XDG_CACHE_HOME to put the default store in; pass --store DIR"
+                .into(),
+        })?,
+    };
+
+    let offline = pick!(offline).unwrap_or(false);
+    let upstream = if offline {
+        ProxyList::default()
+    } else {
+        let value = match pick!(upstream) {
+            Some(v) => v,
+            None => defaults.goproxy.clone().ok_or(ConfigError::NoUpstream)?,
+        };
+        proxy_list("--upstream", &value, &mut warnings)?
+    };
+    if !offline && upstream.entries.is_empty() {
+        return Err(ConfigError::NoUpstream);
+    }
+    let private_upstream = match pick!(private_upstream) {
+        Some(v) if !offline => proxy_list("--private-upstream", &v, &mut warnings)?,
+        _ => ProxyList::default(),
+    };
+
+    let sumdb_values = match pick!(sumdb) {
+        Some(v) => v,
+        None => vec![defaults.gosumdb.clone().unwrap_or_default()],
+    };
+    let mut sumdb = Vec::new();
+    for v in sumdb_values.iter().filter(|v| !v.trim().is_empty()) {
+        let spec = SumdbSpec::parse(v).map_err(|e| ConfigError::Invalid {
+            key: "--sumdb".into(),
+            value: v.clone(),
+            reason: e.to_string(),
+        })?;
+        match spec {
+            SumdbSpec::Off => warnings.push(
+                "--sumdb off: public modules are NOT verified against any checksum database".into(),
+            ),
+            SumdbSpec::Db { name, key, url } => {
+                let explicit_url = url.is_some();
+                let url = match url {
+                    Some(u) => u,
+                    None => url::Url::parse(&format!("https://{name}")).map_err(|e| {
+                        ConfigError::Invalid {
+                            key: "--sumdb".into(),
+                            value: v.clone(),
+                            reason: format!("cannot make a URL of the name: {e}"),
+                        }
+                    })?,
+                };
+                sumdb.push(SumdbConfig {
+                    name,
+                    key,
+                    url,
+                    explicit_url,
+                });
+            }
+        }
+    }
+    if sumdb.is_empty() && !sumdb_values.iter().any(|v| v.trim() == "off") {
+        return Err(ConfigError::Invalid {
+            key: "--sumdb".into(),
+            value: String::new(),
+            reason: "no checksum database: pass --sumdb 'name+hash+key [URL]', or --sumdb off to serve unverified modules".into(),
+        });
+    }
+
+    let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+    let log_format = pick!(log_format).unwrap_or_else(|| "text".into());
+    let log_json = match log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => {
+            return Err(ConfigError::Invalid {
+                key: "--log-format".into(),
+                value: other.into(),
+                reason: "want text or json".into(),
+            });
+        }
+    };
+    let max_upstream_concurrency = pick!(max_upstream_concurrency).unwrap_or(64);
+    if max_upstream_concurrency == 0 {
+        return Err(ConfigError::Invalid {
+            key: "--max-upstream-concurrency".into(),
+            value: "0".into(),
+            reason: "want at least 1".into(),
+        });
+    }
+    let config = ServeConfig {
+        listen,
+        store,
+        upstream,
+        sumdb,
+        nosumdb: Patterns::parse(&pick!(nosumdb).unwrap_or_default()),
+        private: Patterns::parse(&pick!(private).unwrap_or_default()),
+        private_upstream,
+        offline,
+        upstream_timeout: secs(pick!(upstream_timeout), 30),
+        request_deadline: secs(pick!(request_deadline), 120),
+        max_upstream_concurrency,
+        list_ttl: secs(pick!(list_ttl), 300),
+        negative_ttl: secs(pick!(negative_ttl), 60),
+        stale_if_error: secs(pick!(stale_if_error), 7 * 24 * 3600),
+        log_json,
+        warnings,
+    };
+    check_loop(&config)?;
+    Ok(config)
+}
+
+fn proxy_list(
+    key: &str,
+    value: &str,
+    warnings: &mut Vec<String>,
+) -> Result<ProxyList, ConfigError> {
+    let list = ProxyList::parse(value).map_err(|e| ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: e.to_string(),
+    })?;
+    let mut kept = ProxyList::default();
+    for entry in list.entries {
+        match entry.kind {
+            ProxyKind::Url(_) => kept.entries.push(entry),
+            ProxyKind::Direct => warnings.push(format!(
+                "{key}: 'direct' ignored: modwarden fetches only from proxies, never from version control"
+            )),
+            ProxyKind::Off => {}
+        }
+    }
+    Ok(kept)
+}
+
+fn default_store(vars: &BTreeMap<String, String>) -> Option<PathBuf> {
+    if let Some(x) = vars.get(env::XDG_CACHE_HOME).filter(|v| v.starts_with('/')) {
+        return Some(PathBuf::from(x).join("modwarden"));
+    }
+    let home = vars.get(env::HOME).filter(|v| !v.is_empty())?;
+    Some(PathBuf::from(home).join(".cache").join("modwarden"))
+}
+
+/// Refuses an upstream that is this server's own listen address.
+fn check_loop(config: &ServeConfig) -> Result<(), ConfigError> {
+    for list in [&config.upstream, &config.private_upstream] {
+        for url in list.urls() {
+            if url.scheme() == "file" {
+                continue;
+            }
+            let port = url.port_or_known_default();
+            let same_port = port == Some(config.listen.port());
+            let host_is_us = match url.host() {
+                Some(url::Host::Ipv4(ip)) => {
+                    std::net::IpAddr::V4(ip) == config.listen.ip()
+                        || (config.listen.ip().is_unspecified()
+                            && (ip.is_loopback() || ip.is_unspecified()))
+                        || (ip.is_loopback() && config.listen.ip().is_loopback())
+                }
+                Some(url::Host::Ipv6(ip)) => {
+                    std::net::IpAddr::V6(ip) == config.listen.ip()
+                        || (ip.is_loopback()
+                            && (config.listen.ip().is_loopback()
+                                || config.listen.ip().is_unspecified()))
+                }
+                Some(url::Host::Domain(d)) => {
+                    d.eq_ignore_ascii_case("localhost")
+                        && (config.listen.ip().is_loopback() || config.listen.ip().is_unspecified())
+                }
+                None => false,
+            };
+            if same_port && host_is_us {
+                return Err(ConfigError::Loop {
+                    url: url.to_string(),
+                    listen: config.listen.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+    fn vars(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn defaults() -> Defaults {
+        Defaults {
+            goproxy: Some("https://proxy.example.test,direct".into()),
+            gosumdb: Some("sum.golang.org".into()),
+        }
+    }
+
+    #[test]
+    fn no_config_at_all_uses_go_defaults() {
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/home/u")]),
+            Layer::default(),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.store, PathBuf::from("/home/u/.cache/modwarden"));
+        assert_eq!(c.upstream.to_string(), "https://proxy.example.test/");
+        assert_eq!(c.sumdb[0].name, "sum.golang.org");
+        assert_eq!(c.sumdb[0].key, KEY);
+        assert_eq!(c.sumdb[0].url.as_str(), "https://sum.golang.org/");
+        assert!(c.warnings.iter().any(|w| w.contains("'direct' ignored")));
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let file = Layer {
+            listen: Some("127.0.0.1:1".into()),
+            upstream: Some("http://file.test".into()),
+            store: Some("/file".into()),
+            ..Layer::default()
+        };
+        let env = vars(&[
+            ("MODWARDEN_LISTEN", "127.0.0.1:2"),
+            ("MODWARDEN_UPSTREAM", "http://env.test"),
+        ]);
+        let flags = Layer {
+            listen: Some("127.0.0.1:3".into()),
+            ..Layer::default()
+        };
+        let c = merge(file, &env, flags, &defaults()).unwrap();
+        assert_eq!(c.listen.port(), 3);
+        assert_eq!(c.upstream.to_string(), "http://env.test/");
+        assert_eq!(c.store, PathBuf::from("/file"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let err = parse_file(
+            "modwarden.toml",
+            "listen = \"127.0.0.1:1\"\nupstreams = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `upstreams`"),
+            "{err}"
+        );
+        let ok = parse_file("m.toml", "offline = true\nsumdb = [\"off\"]\n").unwrap();
+        assert_eq!(ok.offline, Some(true));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let flags = Layer {
+            listen: Some("localhost".into()),
+            ..Layer::default()
+        };
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid --listen \"localhost\""),
+            "{err}"
+        );
+
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h"), ("MODWARDEN_OFFLINE", "maybe")]),
+            Layer::default(),
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("MODWARDEN_OFFLINE"), "{err}");
+
+        let flags = Layer {
+            upstream: Some("ftp://x".into()),
+            ..Layer::default()
+        };
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--upstream"), "{err}");
+
+        let flags = Layer {
+            sumdb: Some(vec!["nokey.example".into()]),
+            ..Layer::default()
+        };
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--sumdb"), "{err}");
+    }
+
+    #[test]
+    fn upstream_pointing_at_ourselves_is_refused() {
+        for up in [
+            "http://127.0.0.1:3000",
+            "http://localhost:3000/",
+            "http://[::1]:3000",
+        ] {
+            let flags = Layer {
+                upstream: Some(up.into()),
+                ..Layer::default()
+            };
+            let err = merge(
+                Layer::default(),
+                &vars(&[("HOME", "/h")]),
+                flags,
+                &defaults(),
+            )
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::Loop { .. }), "{up}: {err}");
+        }
+        let flags = Layer {
+            upstream: Some("http://127.0.0.1:3001".into()),
+            ..Layer::default()
+        };
+        assert!(
+            merge(
+                Layer::default(),
+                &vars(&[("HOME", "/h")]),
+                flags,
+                &defaults()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn offline_needs_no_upstream() {
+        let flags = Layer {
+            offline: Some(true),
+            ..Layer::default()
+        };
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &Defaults::default(),
+        )
+        .unwrap_err();
+        // No go command, so no default sumdb either: say so.
+        assert!(c.to_string().contains("--sumdb"), "{c}");
+        let flags = Layer {
+            offline: Some(true),
+            sumdb: Some(vec!["off".into()]),
+            ..Layer::default()
+        };
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &Defaults::default(),
+        )
+        .unwrap();
+        assert!(c.upstream.entries.is_empty());
+        assert!(c.offline);
+    }
+
+    #[test]
+    fn no_upstream_and_no_go_is_a_clear_error() {
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            Layer::default(),
+            &Defaults::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, ConfigError::NoUpstream);
+    }
+
+    #[test]
+    fn sumdb_with_url_and_several() {
+        let flags = Layer {
+            sumdb: Some(vec![
+                format!("{KEY} http://127.0.0.1:9/sumdb/sum.golang.org"),
+                "sum.golang.google.cn".into(),
+            ]),
+            ..Layer::default()
+        };
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.sumdb.len(), 2);
+        assert_eq!(
+            c.sumdb[0].url.as_str(),
+            "http://127.0.0.1:9/sumdb/sum.golang.org"
+        );
+    }
+}

@@ -1,0 +1,802 @@
+//! The fetch pipeline: store lookup, negative cache, single-flight, upstream
+//! fetch, verification against the checksum database, commit.
+//!
+//! Verify, then commit: an upstream answer is written to the store only after
+//! every check passed, blobs first and the record last, so no reader ever sees
+//! a record whose bytes were not verified.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use gomod::pattern::Patterns;
+use store::{BlobRef, BlobSource, DocKey, Record, RecordKey, Store};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use upstream::{FetchError, UpstreamList};
+
+use crate::error::ServeError;
+use crate::metrics::Metrics;
+use crate::sumdb_proxy::SumdbHandle;
+
+/// Size limits, from the go command's own.
+pub(crate) const MAX_INFO: u64 = 1 << 20;
+pub(crate) const MAX_GOMOD: u64 = 16 << 20;
+pub(crate) const MAX_ZIP: u64 = 500 << 20;
+pub(crate) const MAX_LIST: u64 = 16 << 20;
+
+/// Which file of a module version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// `.info`
+    Info,
+    /// `.mod`
+    Mod,
+    /// `.zip`
+    Zip,
+}
+
+impl FileKind {
+    /// The file extension, with its dot.
+    pub fn ext(self) -> &'static str {
+        match self {
+            FileKind::Info => ".info",
+            FileKind::Mod => ".mod",
+            FileKind::Zip => ".zip",
+        }
+    }
+}
+
+/// A mutable answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Mutable {
+    /// `@v/list`
+    List,
+    /// `@latest`
+    Latest,
+    /// `@v/<query>.info` for a non-canonical version (branch, commit, prefix).
+    Query(String),
+}
+
+/// Time-related knobs.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// TTL of mutable answers.
+    pub list_ttl: Duration,
+    /// TTL of "not found" for an explicit version.
+    pub negative_ttl: Duration,
+    /// TTL of "not found" for list/@latest (the go command's path-prefix probes).
+    pub probe_negative_ttl: Duration,
+    /// How long past the TTL a mutable answer may be served when upstreams fail.
+    pub stale_if_error: Duration,
+}
+
+/// How a module is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Public, verified against the checksum database.
+    Verify,
+    /// Public, GONOSUMDB: stored as unverified by policy.
+    NoSumdb,
+    /// Private: private upstream only, no checksum database.
+    Private,
+}
+
+type Flight<T> = Shared<BoxFuture<'static, Result<T, ServeError>>>;
+
+/// The shared state of the pipeline.
+pub struct Pipeline {
+    pub(crate) store: Arc<dyn Store>,
+    public: UpstreamList,
+    private: UpstreamList,
+    pub(crate) sumdbs: Vec<Arc<SumdbHandle>>,
+    nosumdb: Patterns,
+    private_patterns: Patterns,
+    staging: PathBuf,
+    pub(crate) offline: bool,
+    timing: Timing,
+    pool: Arc<Semaphore>,
+    pub(crate) metrics: Arc<Metrics>,
+    record_flights: Mutex<HashMap<String, Flight<()>>>,
+    doc_flights: Mutex<HashMap<String, Flight<Bytes>>>,
+    negative: moka::sync::Cache<String, Negative>,
+}
+
+#[derive(Debug, Clone)]
+struct Negative {
+    status: u16,
+    message: String,
+    ttl: Duration,
+}
+
+struct NegativeExpiry;
+
+impl moka::Expiry<String, Negative> for NegativeExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Negative,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Everything [`Pipeline::new`] needs.
+pub struct PipelineParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Public upstreams.
+    pub public: UpstreamList,
+    /// Private upstreams.
+    pub private: UpstreamList,
+    /// Checksum databases; the first verifies public modules.
+    pub sumdbs: Vec<Arc<SumdbHandle>>,
+    /// GONOSUMDB patterns.
+    pub nosumdb: Patterns,
+    /// GOPRIVATE patterns.
+    pub private_patterns: Patterns,
+    /// Staging directory for downloads (same file system as a local store).
+    pub staging: PathBuf,
+    /// Serve only the store.
+    pub offline: bool,
+    /// TTLs.
+    pub timing: Timing,
+    /// Upstream fetches at once.
+    pub max_upstream_concurrency: usize,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Deterministic jitter in [0.9, 1.0) of `base`, from a key and its fetch
+/// time: entries fetched together expire apart, and every instance computes
+/// the same expiry for the same entry.
+pub fn jittered(base: Duration, key: &str, salt: i128) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    salt.hash(&mut h);
+    let frac = (h.finish() % 1000) as f64 / 10_000.0; // 0 .. 0.0999
+    base.mul_f64(1.0 - frac)
+}
+
+/// Whether `v` names one immutable version (its files are cached forever):
+/// canonical semver, `+incompatible` kept, as the go command asks for them.
+pub(crate) fn is_canonical_version(v: &str) -> bool {
+    gomod::semver::is_valid(v) && gomod::semver::canonical_version(v) == v
+}
+
+impl Pipeline {
+    /// Builds the pipeline.
+    pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
+        Arc::new(Pipeline {
+            store: parts.store,
+            public: parts.public,
+            private: parts.private,
+            sumdbs: parts.sumdbs,
+            nosumdb: parts.nosumdb,
+            private_patterns: parts.private_patterns,
+            staging: parts.staging,
+            offline: parts.offline,
+            timing: parts.timing,
+            pool: Arc::new(Semaphore::new(parts.max_upstream_concurrency)),
+            metrics: parts.metrics,
+            record_flights: Mutex::new(HashMap::new()),
+            doc_flights: Mutex::new(HashMap::new()),
+            negative: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .expire_after(NegativeExpiry)
+                .support_invalidation_closures()
+                .build(),
+        })
+    }
+
+    fn policy(&self, module: &str) -> Policy {
+        if self.private_patterns.matches(module) {
+            Policy::Private
+        } else if self.nosumdb.matches(module) || self.sumdbs.is_empty() {
+            Policy::NoSumdb
+        } else {
+            Policy::Verify
+        }
+    }
+
+    fn upstreams(&self, module: &str) -> Result<&UpstreamList, ServeError> {
+        match self.policy(module) {
+            Policy::Private if self.private.is_empty() => Err(ServeError::new(
+                404,
+                format!(
+                    "{module} is private (matches --private) and no --private-upstream is configured"
+                ),
+                "miss",
+            )),
+            Policy::Private => Ok(&self.private),
+            _ => Ok(&self.public),
+        }
+    }
+
+    fn offline_error(&self, what: &str) -> ServeError {
+        ServeError::new(
+            404,
+            format!("modwarden is offline and has no cached copy of {what}"),
+            "offline",
+        )
+    }
+
+    /// The record for `module@version` holding at least the file `kind`,
+    /// fetching and verifying it if needed.
+    pub async fn record(
+        self: &Arc<Self>,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        offline: bool,
+    ) -> Result<(Record, &'static str), ServeError> {
+        let key = RecordKey::new(module, version);
+        let existing = self.get_record(&key).await;
+        if let Some(rec) = &existing
+            && (kind != FileKind::Zip || rec.zip.is_some())
+        {
+            return Ok((rec.clone(), "hit"));
+        }
+        let what = format!("{module}@{version}{}", kind.ext());
+        let neg_key = format!("{module}@{version}:{}", kind == FileKind::Zip);
+        if let Some(neg) = self.negative.get(&neg_key) {
+            self.metrics.negative_hit();
+            return Err(ServeError::new(neg.status, neg.message, "negative"));
+        }
+        if offline || self.offline {
+            return Err(self.offline_error(&what));
+        }
+        let need_zip = kind == FileKind::Zip;
+        let flight_key = format!("{module}@{version}:{need_zip}");
+        let this = self.clone();
+        let (m, v) = (module.to_string(), version.to_string());
+        let result = self
+            .single_flight(&self.record_flights, flight_key, move || {
+                async move { this.fetch_version(&m, &v, need_zip, existing).await }.boxed()
+            })
+            .await;
+        match result {
+            Ok(()) => {}
+            Err(e) => {
+                if e.outcome == "not-found" {
+                    let ttl = jittered(self.timing.negative_ttl, &neg_key, 0);
+                    self.negative.insert(
+                        neg_key,
+                        Negative {
+                            status: e.status,
+                            message: e.message.clone(),
+                            ttl,
+                        },
+                    );
+                }
+                return Err(e);
+            }
+        }
+        match self.get_record(&key).await {
+            Some(rec) if kind != FileKind::Zip || rec.zip.is_some() => Ok((rec, "miss")),
+            _ => Err(ServeError::new(
+                500,
+                format!(
+                    "{what} was fetched and verified but is not readable from the store; retry"
+                ),
+                "error",
+            )),
+        }
+    }
+
+    async fn get_record(&self, key: &RecordKey) -> Option<Record> {
+        match self.store.get_record(key).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Reads fail open into a miss: the verified refetch repairs it.
+                tracing::warn!(record = %key, error = %e, "store read failed; treating as a miss");
+                None
+            }
+        }
+    }
+
+    /// Runs `make` once per key at a time; every caller gets its result. The
+    /// work runs in its own task, so callers that give up do not cancel it.
+    async fn single_flight<T: Clone + Send + Sync + 'static>(
+        &self,
+        flights: &Mutex<HashMap<String, Flight<T>>>,
+        key: String,
+        make: impl FnOnce() -> BoxFuture<'static, Result<T, ServeError>>,
+    ) -> Result<T, ServeError> {
+        let flight = {
+            let mut map = flights.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = map.get(&key) {
+                self.metrics.singleflight_join();
+                f.clone()
+            } else {
+                let Ok(permit) = self.pool.clone().try_acquire_owned() else {
+                    self.metrics.overloaded();
+                    let mut e = ServeError::new(
+                        503,
+                        "modwarden is busy: too many upstream fetches in flight; retry shortly",
+                        "overloaded",
+                    );
+                    e.retry_after = Some(Duration::from_secs(1));
+                    return Err(e);
+                };
+                let work = make();
+                let metrics = self.metrics.clone();
+                let handle = tokio::spawn(async move {
+                    metrics.upstream_in_flight(1);
+                    let r = work.await;
+                    metrics.upstream_in_flight(-1);
+                    drop(permit);
+                    r
+                });
+                let flight: Flight<T> = async move {
+                    match handle.await {
+                        Ok(r) => r,
+                        Err(e) => Err(ServeError::new(
+                            500,
+                            format!("internal error while fetching: {e}"),
+                            "error",
+                        )),
+                    }
+                }
+                .boxed()
+                .shared();
+                map.insert(key.clone(), flight.clone());
+                flight
+            }
+        };
+        let result = flight.clone().await;
+        // The first caller to see the result removes the entry, only if it
+        // is still this flight (a newer one may have replaced it).
+        let mut map = flights.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&key).is_some_and(|f| f.ptr_eq(&flight)) {
+            map.remove(&key);
+        }
+        result
+    }
+
+    /// Fetches, verifies and commits a version.
+    async fn fetch_version(
+        self: Arc<Self>,
+        module: &str,
+        version: &str,
+        need_zip: bool,
+        existing: Option<Record>,
+    ) -> Result<(), ServeError> {
+        let ups = self.upstreams(module)?;
+        let policy = self.policy(module);
+        let esc = format!(
+            "{}/@v/{}",
+            gomod::escape::escape_string(module),
+            gomod::escape::escape_string(version)
+        );
+        let mv = format!("{module}@{version}");
+
+        let small = async {
+            match &existing {
+                Some(_) => Ok(None),
+                None => {
+                    let (info_path, mod_path) = (format!("{esc}.info"), format!("{esc}.mod"));
+                    let (info, gomod) = tokio::try_join!(
+                        ups.fetch_bytes(&info_path, MAX_INFO),
+                        ups.fetch_bytes(&mod_path, MAX_GOMOD),
+                    )?;
+                    Ok(Some((info, gomod)))
+                }
+            }
+        };
+        let zip = async {
+            if need_zip {
+                let staging = self.staging.clone();
+                ups.fetch_to_file(&format!("{esc}.zip"), &staging, MAX_ZIP)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let lookup = async {
+            match (policy, &existing) {
+                (Policy::Verify, None) => self.sumdbs[0].lookup(module, version).await.map(Some),
+                (Policy::Verify, Some(r)) if r.zip_h1.is_none() => {
+                    self.sumdbs[0].lookup(module, version).await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        let (small, zip, lookup) = tokio::join!(small, zip, lookup);
+        let small = small.map_err(|e: FetchError| upstream_error(&mv, e))?;
+        let zip = zip.map_err(|e| upstream_error(&format!("{mv}.zip"), e))?;
+        let lookup = lookup?;
+
+        let verified_by = match policy {
+            Policy::Verify => self.sumdbs[0].name.clone(),
+            Policy::NoSumdb => "policy:nosumdb".to_string(),
+            Policy::Private => "policy:private".to_string(),
+        };
+
+        // .info and .mod.
+        let (info_ref, gomod_ref, gomod_h1) = match (&existing, small) {
+            (Some(r), _) => (r.info, r.gomod, r.gomod_h1.clone()),
+            (None, Some((info, gomod))) => {
+                check_info(module, version, &info.body, &info.upstream).inspect_err(|_| {
+                    self.metrics.verification_failure("info-version");
+                })?;
+                let gomod_h1 = gomod::dirhash::hash_gomod(&gomod.body);
+                if let Some(l) = &lookup
+                    && l.gomod_h1 != gomod_h1
+                {
+                    self.metrics.verification_failure("gomod-h1");
+                    return Err(ServeError::verification(format!(
+                        "verifying {mv}/go.mod: checksum mismatch: checksum database {} has {}, upstream {} sent {}; nothing was cached",
+                        verified_by, l.gomod_h1, gomod.upstream, gomod_h1
+                    )));
+                }
+                let info_ref = self.put_bytes(info.body).await?;
+                let gomod_ref = self.put_bytes(gomod.body).await?;
+                (info_ref, gomod_ref, gomod_h1)
+            }
+            (None, None) => {
+                return Err(ServeError::new(
+                    500,
+                    format!("internal error: {mv} has no record and no fetched .info/.mod"),
+                    "error",
+                ));
+            }
+        };
+
+        let expected_zip_h1 = lookup
+            .as_ref()
+            .map(|l| l.zip_h1.clone())
+            .or_else(|| existing.as_ref().and_then(|r| r.zip_h1.clone()));
+
+        let (zip_ref, zip_h1) = match zip {
+            None => (None, expected_zip_h1),
+            Some(fetched) => {
+                let path = fetched.body.file.path().to_path_buf();
+                let (m, v) = (module.to_string(), version.to_string());
+                let checked = tokio::task::spawn_blocking(move || {
+                    crate::zipcheck::check_and_hash(&path, &m, &v)
+                })
+                .await
+                .map_err(|e| ServeError::new(500, format!("internal error: {e}"), "error"))?;
+                let got_h1 = match checked {
+                    Ok(h) => h,
+                    Err(problems) => {
+                        self.metrics.verification_failure("zip-invalid");
+                        return Err(ServeError::verification(format!(
+                            "{mv}.zip from {} is not a valid module zip: {problems}; nothing was cached",
+                            fetched.upstream
+                        )));
+                    }
+                };
+                if let Some(want) = &expected_zip_h1
+                    && *want != got_h1
+                {
+                    self.metrics.verification_failure("zip-h1");
+                    return Err(ServeError::verification(format!(
+                        "verifying {mv}: checksum mismatch: checksum database {verified_by} has {want}, upstream {} sent {got_h1}; nothing was cached",
+                        fetched.upstream
+                    )));
+                }
+                let size = fetched.body.size;
+                let blob = self
+                    .store
+                    .put_blob(BlobSource::File(fetched.body.file.path().to_path_buf()))
+                    .await
+                    .map_err(store_error)?;
+                if blob.size != size {
+                    return Err(ServeError::new(
+                        500,
+                        format!("{mv}.zip changed while being stored; retry"),
+                        "error",
+                    ));
+                }
+                (Some(blob), Some(got_h1))
+            }
+        };
+
+        let record = Record {
+            zip: zip_ref,
+            gomod: gomod_ref,
+            info: info_ref,
+            zip_h1,
+            gomod_h1,
+            verified_by,
+            fetched_at: OffsetDateTime::now_utc(),
+        };
+        let key = RecordKey::new(module, version);
+        match self.store.put_record(&key, &record).await {
+            Ok(()) => {}
+            Err(store::Error::Conflict { .. }) => {
+                // Another instance (or an earlier go.mod-only fetch) wrote it
+                // first. Upgrade a record without zip; otherwise keep theirs.
+                if let Ok(Some(old)) = self.store.get_record(&key).await
+                    && old.zip.is_none()
+                    && record.zip.is_some()
+                {
+                    self.store.delete_record(&key).await.map_err(store_error)?;
+                    self.store
+                        .put_record(&key, &record)
+                        .await
+                        .or_else(|e| match e {
+                            store::Error::Conflict { .. } => Ok(()),
+                            e => Err(e),
+                        })
+                        .map_err(store_error)?;
+                }
+            }
+            Err(e) => return Err(store_error(e)),
+        }
+        let added: u64 = record.blobs().map(|b| b.size).sum();
+        self.metrics.store_added(1, added as i64);
+        Ok(())
+    }
+
+    async fn put_bytes(&self, bytes: Bytes) -> Result<BlobRef, ServeError> {
+        self.store
+            .put_blob(BlobSource::Bytes(bytes))
+            .await
+            .map_err(store_error)
+    }
+
+    /// A mutable answer: fresh from the store, else fetched (single-flight),
+    /// else stale within bounds.
+    pub async fn mutable(
+        self: &Arc<Self>,
+        module: &str,
+        what: &Mutable,
+        offline: bool,
+    ) -> Result<(Bytes, &'static str), ServeError> {
+        let doc_key = match what {
+            Mutable::List => DocKey::List(module.to_string()),
+            Mutable::Latest => DocKey::Latest(module.to_string()),
+            Mutable::Query(q) => DocKey::Query(module.to_string(), q.clone()),
+        };
+        let label = match what {
+            Mutable::List => format!("{module}/@v/list"),
+            Mutable::Latest => format!("{module}/@latest"),
+            Mutable::Query(q) => format!("{module}@{q}"),
+        };
+        let cached = match self.store.get_doc(&doc_key).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(doc = %label, error = %e, "store read failed; treating as a miss");
+                None
+            }
+        };
+        let ttl = self.timing.list_ttl;
+        if let Some(doc) = &cached {
+            let age = age_of(doc.fetched_at);
+            let fresh_for = jittered(ttl, &label, doc.fetched_at.unix_timestamp_nanos());
+            if age < fresh_for {
+                return Ok((doc.bytes.clone(), "hit"));
+            }
+            if offline || self.offline {
+                self.metrics.stale("offline");
+                return Ok((doc.bytes.clone(), "stale"));
+            }
+            if age < fresh_for * 2 {
+                // Stale-while-revalidate: answer now, refresh once in the background.
+                self.metrics.stale("revalidate");
+                let this = self.clone();
+                let (m, w, k, l) = (
+                    module.to_string(),
+                    what.clone(),
+                    doc_key.clone(),
+                    label.clone(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = this.fetch_doc_once(&m, &w, &k, &l).await {
+                        tracing::info!(doc = %l, error = %e, "background refresh failed; keeping the stale copy");
+                    }
+                });
+                return Ok((doc.bytes.clone(), "stale"));
+            }
+        }
+        let neg_key = format!("{label}:doc");
+        if let Some(neg) = self.negative.get(&neg_key) {
+            self.metrics.negative_hit();
+            return Err(ServeError::new(neg.status, neg.message, "negative"));
+        }
+        if offline || self.offline {
+            return Err(self.offline_error(&label));
+        }
+        match self.fetch_doc_once(module, what, &doc_key, &label).await {
+            Ok(bytes) => Ok((bytes, "miss")),
+            Err(e) if e.outcome == "not-found" => {
+                let base = match what {
+                    Mutable::Query(_) => self.timing.negative_ttl,
+                    _ => self.timing.probe_negative_ttl,
+                };
+                self.negative.insert(
+                    neg_key.clone(),
+                    Negative {
+                        status: e.status,
+                        message: e.message.clone(),
+                        ttl: jittered(base, &neg_key, 0),
+                    },
+                );
+                Err(e)
+            }
+            Err(e) => match cached {
+                Some(doc) if age_of(doc.fetched_at) < ttl + self.timing.stale_if_error => {
+                    self.metrics.stale("error");
+                    tracing::warn!(doc = %label, error = %e, "every upstream failed; serving the stale copy");
+                    Ok((doc.bytes, "stale"))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn fetch_doc_once(
+        self: &Arc<Self>,
+        module: &str,
+        what: &Mutable,
+        doc_key: &DocKey,
+        label: &str,
+    ) -> Result<Bytes, ServeError> {
+        let this = self.clone();
+        let (m, w, k, l) = (
+            module.to_string(),
+            what.clone(),
+            doc_key.clone(),
+            label.to_string(),
+        );
+        self.single_flight(&self.doc_flights, label.to_string(), move || {
+            async move { this.fetch_doc(&m, &w, &k, &l).await }.boxed()
+        })
+        .await
+    }
+
+    async fn fetch_doc(
+        &self,
+        module: &str,
+        what: &Mutable,
+        doc_key: &DocKey,
+        label: &str,
+    ) -> Result<Bytes, ServeError> {
+        let ups = self.upstreams(module)?;
+        let esc = gomod::escape::escape_string(module);
+        let path = match what {
+            Mutable::List => format!("{esc}/@v/list"),
+            Mutable::Latest => format!("{esc}/@latest"),
+            Mutable::Query(q) => format!("{esc}/@v/{}.info", gomod::escape::escape_string(q)),
+        };
+        let fetched = ups
+            .fetch_bytes(&path, MAX_LIST)
+            .await
+            .map_err(|e| upstream_error(label, e))?;
+        match what {
+            Mutable::List => check_list(&fetched.body, label, &fetched.upstream)?,
+            _ => {
+                check_query_info(&fetched.body, label, &fetched.upstream).inspect_err(|_| {
+                    self.metrics.verification_failure("info-json");
+                })?;
+            }
+        }
+        if let Err(e) = self
+            .store
+            .put_doc(doc_key, fetched.body.clone(), OffsetDateTime::now_utc())
+            .await
+        {
+            tracing::warn!(doc = %label, error = %e, "could not cache; serving anyway");
+        }
+        Ok(fetched.body)
+    }
+
+    /// Forgets negative and mutable entries of a module (after a release).
+    pub async fn purge(&self, module: &str) -> Result<u64, ServeError> {
+        let prefix_at = format!("{module}@");
+        let prefix_slash = format!("{module}/@");
+        let before = self.negative.entry_count();
+        let (a, b) = (prefix_at.clone(), prefix_slash.clone());
+        self.negative
+            .invalidate_entries_if(move |k, _| k.starts_with(&a) || k.starts_with(&b))
+            .map_err(|e| ServeError::new(500, format!("purge failed: {e}"), "error"))?;
+        self.negative.run_pending_tasks();
+        let mut purged = before.saturating_sub(self.negative.entry_count());
+        for key in [
+            DocKey::List(module.to_string()),
+            DocKey::Latest(module.to_string()),
+        ] {
+            if let Ok(Some(_)) = self.store.get_doc(&key).await {
+                self.store.delete_doc(&key).await.map_err(store_error)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+fn age_of(t: OffsetDateTime) -> Duration {
+    let d = OffsetDateTime::now_utc() - t;
+    d.try_into().unwrap_or(Duration::ZERO)
+}
+
+/// Maps an upstream failure to the answer for our client.
+pub(crate) fn upstream_error(what: &str, e: FetchError) -> ServeError {
+    match e {
+        FetchError::NotFound {
+            status,
+            message,
+            url,
+        } => {
+            let msg = if message.is_empty() {
+                format!("{what}: not found upstream ({url}: {status})")
+            } else {
+                format!("{what}: not found upstream: {message}")
+            };
+            ServeError::new(status, msg, "not-found")
+        }
+        FetchError::NoUpstream => ServeError::new(
+            404,
+            format!("{what}: no upstream configured (offline)"),
+            "offline",
+        ),
+        e => ServeError::new(
+            e.client_status(),
+            format!("{what}: upstream failed: {e}"),
+            "upstream-error",
+        ),
+    }
+}
+
+pub(crate) fn store_error(e: store::Error) -> ServeError {
+    ServeError::new(500, format!("storage error: {e}"), "store-error")
+}
+
+fn check_info(module: &str, version: &str, body: &[u8], upstream: &str) -> Result<(), ServeError> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    let info: Info = serde_json::from_slice(body).map_err(|e| {
+        ServeError::verification(format!(
+            "{module}@{version}.info from {upstream} is not valid JSON: {e}; nothing was cached"
+        ))
+    })?;
+    if info.version != version {
+        return Err(ServeError::verification(format!(
+            "{module}@{version}.info from {upstream} names version {:?} instead of {version:?}; nothing was cached",
+            info.version
+        )));
+    }
+    Ok(())
+}
+
+fn check_query_info(body: &[u8], label: &str, upstream: &str) -> Result<(), ServeError> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    let info: Info = serde_json::from_slice(body).map_err(|e| {
+        ServeError::verification(format!("{label} from {upstream} is not valid JSON: {e}"))
+    })?;
+    if !gomod::semver::is_valid(&info.version) {
+        return Err(ServeError::verification(format!(
+            "{label} from {upstream} names {:?}, which is not a valid version",
+            info.version
+        )));
+    }
+    Ok(())
+}
+
+fn check_list(body: &[u8], label: &str, upstream: &str) -> Result<(), ServeError> {
+    std::str::from_utf8(body).map_err(|_| {
+        ServeError::new(
+            502,
+            format!("{label} from {upstream} is not UTF-8 text"),
+            "verify-failed",
+        )
+    })?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The checksum database, proxied: `/sumdb/<name>/supported`, `lookup`,
+//! `tile` and `latest`, each answer proved by our own verifying client before
+//! it is cached or served.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use store::DocKey;
+use sumdb::client::{Client, LookupResult, Transport, TransportError};
+use time::OffsetDateTime;
+use upstream::UpstreamList;
+
+use crate::error::ServeError;
+use crate::pipeline::{Pipeline, jittered};
+
+/// Reads database files through an upstream list (the database's own URL).
+struct UpstreamTransport {
+    list: UpstreamList,
+}
+
+#[async_trait]
+impl Transport for UpstreamTransport {
+    async fn read_remote(&self, path: &str) -> Result<Bytes, TransportError> {
+        match self.list.fetch_bytes(path, 16 << 20).await {
+            Ok(f) => Ok(f.body),
+            Err(e) if e.is_not_found() => Err(TransportError::NotFound),
+            Err(e) => Err(TransportError::Other(e.to_string())),
+        }
+    }
+}
+
+/// One configured checksum database.
+pub struct SumdbHandle {
+    /// Its name.
+    pub name: String,
+    /// Where it is reached, for messages.
+    pub url: String,
+    client: Client,
+}
+
+impl SumdbHandle {
+    /// A handle reading the database at `list`, verifying with `vkey`,
+    /// persisting its latest tree under `state_dir`.
+    pub fn new(
+        name: &str,
+        vkey: &str,
+        list: UpstreamList,
+        state_dir: Option<PathBuf>,
+    ) -> Result<SumdbHandle, sumdb::Error> {
+        let url = list.labels().first().cloned().unwrap_or_default();
+        let client = Client::new(vkey, Arc::new(UpstreamTransport { list }), state_dir)?;
+        Ok(SumdbHandle {
+            name: name.to_string(),
+            url,
+            client,
+        })
+    }
+
+    /// A proved lookup, mapped to an HTTP answer on failure.
+    pub async fn lookup(&self, module: &str, version: &str) -> Result<LookupResult, ServeError> {
+        self.client
+            .lookup(module, version)
+            .await
+            .map_err(|e| sumdb_error(&self.name, &format!("{module}@{version}"), e))
+    }
+}
+
+fn sumdb_error(name: &str, what: &str, e: sumdb::Error) -> ServeError {
+    match e {
+        sumdb::Error::NotFound { .. }
+        | sumdb::Error::Transport {
+            source: TransportError::NotFound,
+            ..
+        } => ServeError::new(
+            404,
+            format!("{what}: not found in checksum database {name}; nothing was cached"),
+            "not-found",
+        ),
+        sumdb::Error::Transport { path, source } => ServeError::new(
+            502,
+            format!("checksum database {name} unreachable reading {path}: {source}"),
+            "upstream-error",
+        ),
+        e @ sumdb::Error::Security { .. } => {
+            ServeError::verification(format!("checksum database {name}: {e}"))
+        }
+        e => ServeError::verification(format!(
+            "checksum database {name} answer for {what} failed verification: {e}; nothing was cached"
+        )),
+    }
+}
+
+/// An answer from the database proxy.
+pub struct SumdbAnswer {
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Bytes,
+    /// Whether it never changes (tiles, lookups).
+    pub immutable: bool,
+    /// Cache outcome.
+    pub outcome: &'static str,
+}
+
+impl Pipeline {
+    fn sumdb(&self, name: &str) -> Option<&Arc<SumdbHandle>> {
+        self.sumdbs.iter().find(|s| s.name == name)
+    }
+
+    /// Answers `/sumdb/<name>/<rest>`.
+    pub async fn sumdb_request(
+        self: &Arc<Self>,
+        name: &str,
+        rest: &str,
+        offline: bool,
+    ) -> Result<SumdbAnswer, ServeError> {
+        let Some(db) = self.sumdb(name) else {
+            return Err(ServeError::not_found(format!(
+                "checksum database {name} is not proxied here"
+            )));
+        };
+        let offline = offline || self.offline;
+        if rest == "supported" {
+            return Ok(SumdbAnswer {
+                content_type: "text/plain; charset=utf-8",
+                body: Bytes::new(),
+                immutable: false,
+                outcome: "hit",
+            });
+        }
+        if rest == "latest" {
+            return self.sumdb_latest(db, offline).await;
+        }
+        if let Some(mv) = rest.strip_prefix("lookup/") {
+            return self.sumdb_lookup(db, mv, offline).await;
+        }
+        if rest.starts_with("tile/") {
+            return self.sumdb_tile(db, rest, offline).await;
+        }
+        Err(ServeError::not_found(format!(
+            "unknown checksum database endpoint /sumdb/{name}/{rest}"
+        )))
+    }
+
+    async fn sumdb_latest(
+        &self,
+        db: &SumdbHandle,
+        offline: bool,
+    ) -> Result<SumdbAnswer, ServeError> {
+        let key = DocKey::SumdbLatest(db.name.clone());
+        let cached = self.store.get_doc(&key).await.ok().flatten();
+        let answer = |body: Bytes, outcome| SumdbAnswer {
+            content_type: "text/plain; charset=utf-8",
+            body,
+            immutable: false,
+            outcome,
+        };
+        if let Some(doc) = &cached {
+            let age: std::time::Duration = (OffsetDateTime::now_utc() - doc.fetched_at)
+                .try_into()
+                .unwrap_or_default();
+            let ttl = jittered(
+                std::time::Duration::from_secs(60),
+                &db.name,
+                doc.fetched_at.unix_timestamp_nanos(),
+            );
+            if age < ttl || offline {
+                return Ok(answer(
+                    doc.bytes.clone(),
+                    if age < ttl { "hit" } else { "stale" },
+                ));
+            }
+        } else if offline {
+            return Err(ServeError::new(
+                404,
+                format!(
+                    "modwarden is offline and has no cached latest tree of {}",
+                    db.name
+                ),
+                "offline",
+            ));
+        }
+        match db.client.refresh_latest().await {
+            Ok(_) => {
+                let note = Bytes::from(db.client.latest_note());
+                let _ = self
+                    .store
+                    .put_doc(&key, note.clone(), OffsetDateTime::now_utc())
+                    .await;
+                Ok(answer(note, "miss"))
+            }
+            Err(e) => match cached {
+                Some(doc) => {
+                    self.metrics.stale("error");
+                    Ok(answer(doc.bytes, "stale"))
+                }
+                None => Err(sumdb_error(&db.name, "latest", e)),
+            },
+        }
+    }
+
+    async fn sumdb_lookup(
+        &self,
+        db: &SumdbHandle,
+        mv: &str,
+        offline: bool,
+    ) -> Result<SumdbAnswer, ServeError> {
+        let Some((esc_mod, esc_ver)) = mv.rsplit_once('@') else {
+            return Err(ServeError::bad_request(format!(
+                "malformed lookup {mv:?}: want module@version"
+            )));
+        };
+        let module = gomod::module::unescape_path(esc_mod)
+            .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
+        let version = gomod::module::unescape_version(esc_ver)
+            .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
+        // Lookups are immutable: the record never changes, and an older
+        // signed tree is still one the go command can prove against.
+        let key = DocKey::Query(
+            module.clone(),
+            format!("sumdb-lookup:{}@{}", db.name, version),
+        );
+        let answer = |body, outcome| SumdbAnswer {
+            content_type: "text/plain; charset=utf-8",
+            body,
+            immutable: true,
+            outcome,
+        };
+        if let Ok(Some(doc)) = self.store.get_doc(&key).await {
+            return Ok(answer(doc.bytes, "hit"));
+        }
+        if offline {
+            return Err(ServeError::new(
+                404,
+                format!(
+                    "modwarden is offline and has no cached checksum database lookup of {module}@{version}"
+                ),
+                "offline",
+            ));
+        }
+        let r = db.lookup(&module, &version).await?;
+        let mut body = format!(
+            "{}\n{module} {version} {}\n{module} {version}/go.mod {}\n\n",
+            r.id, r.zip_h1, r.gomod_h1
+        )
+        .into_bytes();
+        body.extend_from_slice(&r.note);
+        let body = Bytes::from(body);
+        let _ = self
+            .store
+            .put_doc(&key, body.clone(), OffsetDateTime::now_utc())
+            .await;
+        Ok(answer(body, "miss"))
+    }
+
+    async fn sumdb_tile(
+        &self,
+        db: &SumdbHandle,
+        path: &str,
+        offline: bool,
+    ) -> Result<SumdbAnswer, ServeError> {
+        let key = DocKey::SumdbTile(db.name.clone(), path.to_string());
+        let answer = |body, outcome| SumdbAnswer {
+            content_type: "application/octet-stream",
+            body,
+            immutable: true,
+            outcome,
+        };
+        if let Ok(Some(doc)) = self.store.get_doc(&key).await {
+            return Ok(answer(doc.bytes, "hit"));
+        }
+        if offline {
+            return Err(ServeError::new(
+                404,
+                format!(
+                    "modwarden is offline and has no cached {path} of {}",
+                    db.name
+                ),
+                "offline",
+            ));
+        }
+        let body = db
+            .client
+            .verified_tile(path)
+            .await
+            .map_err(|e| sumdb_error(&db.name, path, e))?;
+        let _ = self
+            .store
+            .put_doc(&key, body.clone(), OffsetDateTime::now_utc())
+            .await;
+        Ok(answer(body, "miss"))
+    }
+}
