@@ -1007,7 +1007,9 @@ fn check_zip_inner<R: Read + Seek>(
         let Some(rest) = e.name.strip_prefix(prefix.as_bytes()) else {
             bad(
                 ViolationKind::Prefix,
-                format!("path does not have prefix {prefix:?}"),
+                format!(
+                    "zip for {module}@{version} has unexpected file {full} (path does not have prefix {prefix:?})"
+                ),
             );
             continue;
         };
@@ -1118,7 +1120,7 @@ fn check_zip_inner<R: Read + Seek>(
                         ViolationKind::SizeMismatch,
                         if *larger {
                             format!(
-                                "uncompressed size of file {entry} is larger than declared size ({declared} bytes)"
+                                "uncompressed size of file {entry} is larger than declared size ({declared} bytes): zip: not a valid zip file"
                             )
                         } else {
                             format!(
