@@ -58,7 +58,7 @@
 //! # Example
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), store::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use store::{BlobSource, Store, local::LocalStore};
 //! let store = LocalStore::open(std::path::Path::new("/var/cache/modwarden")).await?;
 //! let blob = store.put_blob(BlobSource::Bytes("module example.com/m\n".into())).await?;
