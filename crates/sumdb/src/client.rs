@@ -43,6 +43,9 @@ pub trait Transport: Send + Sync {
     async fn read_remote(&self, path: &str) -> Result<Bytes, TransportError>;
 }
 
+/// Trees larger than this (2^48 records) are refused as implausible.
+pub const MAX_TREE_SIZE: u64 = 1 << 48;
+
 /// A proved lookup answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupResult {
@@ -447,6 +450,14 @@ impl Client {
             origin: origin.to_string(),
             source,
         })?;
+        if tree.n > MAX_TREE_SIZE {
+            // Keeps all index arithmetic far from overflow, even if a key
+            // were ever misused to sign nonsense.
+            return Err(Error::BadTree {
+                origin: origin.to_string(),
+                source: TlogError::BadTree(format!("implausible tree size {}", tree.n)),
+            });
+        }
         loop {
             let (latest, latest_msg) = lock(&self.latest).clone();
             if tree.n <= latest.n {

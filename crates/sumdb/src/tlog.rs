@@ -1305,4 +1305,39 @@ mod tests {
         );
         assert!(split_data_tile(b"a\n").is_err());
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn tile_path_round_trips(h in 1u32..=30, l in -1i32..64, n in 0u64..1_000_000_000_000_000, w in 1u32..=256) {
+                let w = w.min(1 << h);
+                let t = Tile { h, l, n, w };
+                prop_assert_eq!(Tile::from_path(&t.path()).unwrap(), t);
+            }
+
+            #[test]
+            fn tile_from_path_never_panics(s in "tile/[0-9]{1,3}/(data|[0-9]{1,3})/(x[0-9]{3}/)*[0-9x]{1,4}(\\.p/[0-9]{1,4})?") {
+                if let Ok(t) = Tile::from_path(&s) {
+                    prop_assert_eq!(t.path(), s);
+                }
+            }
+
+            #[test]
+            fn split_stored_hash_index_inverts(level in 0u32..40, n in 0u64..(1u64 << 20)) {
+                prop_assert_eq!(split_stored_hash_index(stored_hash_index(level, n)), (level, n));
+            }
+
+            #[test]
+            fn tile_for_index_contains_index(index in 0u64..10_000_000) {
+                let t = tile_for_index(8, index);
+                let (level, n) = split_stored_hash_index(index);
+                prop_assert_eq!(t.l as u32, level / 8);
+                prop_assert!(t.w >= 1 && t.w <= 256);
+                prop_assert_eq!(t.n, (n << (level % 8)) >> 8);
+            }
+        }
+    }
 }

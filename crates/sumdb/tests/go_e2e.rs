@@ -128,3 +128,122 @@ async fn go_reports_security_error_when_sumdb_hash_differs() {
     assert!(all.contains(&other.zip_h1), "{all}");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_detects_a_forked_test_sumdb() {
+    let set = big_set();
+    let (mut base, vkey) = TreeBuilder::generate("sumdb.modwarden.test").unwrap();
+    // Common prefix: the fillers. Then the two timelines diverge.
+    for mv in set
+        .iter()
+        .filter(|mv| mv.path.starts_with("example.com/filler/"))
+    {
+        base.add(&mv.path, &mv.version, &mv.zip_h1, &mv.gomod_h1)
+            .unwrap();
+    }
+    let mut fork = base.clone();
+    fork.add("example.com/forked", "v1.0.0", "h1:forked=", "h1:forked=")
+        .unwrap();
+    set.add_to_sumdb(&mut base);
+    set.add_to_sumdb(&mut fork);
+    assert!(base.len() >= 1000);
+    let srv = FixtureServer::start(set, Some(base)).await;
+    let go = GoSandbox::new();
+
+    let out = go
+        .run(
+            &["mod", "download", "-json", "example.com/simple@v1.0.0"],
+            &srv.base_url(),
+            &vkey,
+        )
+        .await;
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+
+    srv.replace_sumdb(Some(fork));
+    let out = go
+        .run(
+            &["mod", "download", "-json", "example.com/simple@v1.1.0"],
+            &srv.base_url(),
+            &vkey,
+        )
+        .await;
+    assert!(!out.success(), "go accepted a forked checksum database");
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert!(all.contains("SECURITY ERROR"), "{all}");
+    assert!(all.contains("misbehavior detected"), "{all}");
+    srv.stop().await;
+}
+
+/// A plain HTTP transport to `<base>/sumdb/<name>/`, as a proxy would use.
+struct Http {
+    base: String,
+    client: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl sumdb::Transport for Http {
+    async fn read_remote(&self, path: &str) -> Result<bytes::Bytes, sumdb::TransportError> {
+        let url = format!("{}/{path}", self.base);
+        let resp = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| sumdb::TransportError::Other(e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => resp
+                .bytes()
+                .await
+                .map_err(|e| sumdb::TransportError::Other(e.to_string())),
+            404 | 410 => Err(sumdb::TransportError::NotFound),
+            s => Err(sumdb::TransportError::Other(format!("HTTP {s}"))),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_and_go_agree_over_http() {
+    let set = big_set();
+    let (mut db, vkey) = TreeBuilder::generate("sumdb.modwarden.test").unwrap();
+    set.add_to_sumdb(&mut db);
+    let name = db.name().to_string();
+    let srv = FixtureServer::start(set.clone(), Some(db)).await;
+    let transport = std::sync::Arc::new(Http {
+        base: format!("{}/sumdb/{name}", srv.base_url()),
+        client: reqwest::Client::new(),
+    });
+    let state = tempfile::tempdir().unwrap();
+    let client = sumdb::Client::new(&vkey, transport, Some(state.path().to_path_buf())).unwrap();
+
+    let go = GoSandbox::new();
+    for mv in FixtureSet::standard().iter() {
+        let r = client.lookup(&mv.path, &mv.version).await.unwrap();
+        assert_eq!(r.zip_h1, mv.zip_h1, "{}", mv.id());
+        assert_eq!(r.gomod_h1, mv.gomod_h1, "{}", mv.id());
+        let out = go
+            .run(
+                &["mod", "download", "-json", &mv.id()],
+                &srv.base_url(),
+                &vkey,
+            )
+            .await;
+        assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["Sum"].as_str(), Some(r.zip_h1.as_str()));
+    }
+    // The go command's remembered tree is the one our client verified.
+    let go_latest =
+        std::fs::read(go.gopath().join("pkg/sumdb").join(&name).join("latest")).unwrap();
+    assert_eq!(go_latest, client.latest_note());
+    // Tiles the go command cached are the ones our client authenticates.
+    let tile = client.verified_tile("tile/8/0/000").await.unwrap();
+    let cached = std::fs::read(
+        go.modcache()
+            .join("cache/download/sumdb")
+            .join(&name)
+            .join("tile/8/0/000"),
+    )
+    .unwrap();
+    assert_eq!(&tile[..], &cached[..]);
+    srv.stop().await;
+}
