@@ -6,6 +6,7 @@
 //! caller hands in (a zip file to check, a directory to hash or zip).
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cachepath;
 pub mod dirhash;
 pub mod escape;
 mod fold_table;

@@ -46,12 +46,13 @@ pub enum ZipCommand {
 pub struct ZipCheckArgs {
     /// The module zip to check.
     pub path: PathBuf,
-    /// The module path the zip is for.
+    /// The module path the zip is for (inferred from a GOMODCACHE path or the
+    /// zip's common `module@version/` prefix when omitted).
     #[arg(long)]
-    pub module: String,
-    /// The version the zip is for.
+    pub module: Option<String>,
+    /// The version the zip is for (inferred like --module when omitted).
     #[arg(long)]
-    pub version: String,
+    pub version: Option<String>,
 }
 
 /// Every flag is also a `MODWARDEN_<NAME>` environment variable and a key of
