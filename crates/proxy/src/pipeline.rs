@@ -205,6 +205,11 @@ impl Pipeline {
         }
     }
 
+    /// Whether `module` matches the private patterns.
+    pub(crate) fn is_private(&self, module: &str) -> bool {
+        self.policy(module) == Policy::Private
+    }
+
     fn upstreams(&self, module: &str) -> Result<&UpstreamList, ServeError> {
         match self.policy(module) {
             Policy::Private if self.private.is_empty() => Err(ServeError::new(

@@ -216,6 +216,11 @@ impl Pipeline {
             .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
         let version = gomod::module::unescape_version(esc_ver)
             .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
+        if self.is_private(&module) {
+            return Err(ServeError::not_found(format!(
+                "{module} matches modwarden's --private patterns: it is never looked up in a public checksum database; add it to GONOSUMDB in your go env (GOPRIVATE would also bypass this proxy)"
+            )));
+        }
         // Lookups are immutable: the record never changes, and an older
         // signed tree is still one the go command can prove against.
         let key = DocKey::Query(
