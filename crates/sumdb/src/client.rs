@@ -43,6 +43,9 @@ pub trait Transport: Send + Sync {
     async fn read_remote(&self, path: &str) -> Result<Bytes, TransportError>;
 }
 
+/// At most this many authenticated tiles are kept in memory (~32 MiB).
+const MAX_CACHED_TILES: usize = 4096;
+
 /// Trees larger than this (2^48 records) are refused as implausible.
 pub const MAX_TREE_SIZE: u64 = 1 << 48;
 
@@ -121,7 +124,19 @@ impl TileReader for RoundReader<'_> {
     fn save_tiles(&self, tiles: &[Tile], data: &[Vec<u8>]) {
         let mut cache = lock(&self.client.tiles);
         for (t, d) in tiles.iter().zip(data) {
-            cache.entry(*t).or_insert_with(|| Bytes::copy_from_slice(d));
+            if cache.contains_key(t) {
+                continue;
+            }
+            if cache.len() >= MAX_CACHED_TILES {
+                // Bound memory: drop some level-0 tile (upper levels are few
+                // and needed by every lookup). Any one will do: a dropped
+                // tile is just fetched and authenticated again.
+                let victim = cache.keys().find(|k| k.l == 0).copied();
+                if let Some(v) = victim {
+                    cache.remove(&v);
+                }
+            }
+            cache.insert(*t, Bytes::copy_from_slice(d));
         }
     }
 }
@@ -237,7 +252,7 @@ impl Client {
                 || s.chars()
                     .any(|c| c.is_whitespace() || c.is_control() || c == '@')
         };
-        if invalid(module) || invalid(version) {
+        if invalid(module) || invalid(version) || version.contains('/') {
             return Err(bad("invalid module path or version".into()));
         }
         let path = format!(

@@ -29,6 +29,19 @@ pub enum Behaviour {
     Normal,
     /// Answer with this HTTP status and a short text/plain body.
     Status(u16),
+    /// Answer with this status and a `Retry-After: <secs>` header
+    /// (e.g. 429 or 503).
+    RetryAfter {
+        /// HTTP status.
+        status: u16,
+        /// Retry-After seconds.
+        secs: u64,
+    },
+    /// Answer 200 with these bytes instead of the real body (wrong bytes).
+    Body(Vec<u8>),
+    /// Wait this long (tokio time, so a paused clock controls it), then
+    /// answer normally.
+    Delay(std::time::Duration),
 }
 
 /// What a behaviour hook sees about a request.
@@ -242,6 +255,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return text(status, format!("fixture server: injected status {code}"));
         }
+        Behaviour::RetryAfter { status, secs } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut r = text(code, format!("fixture server: injected status {status}"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from(secs));
+            return r;
+        }
+        Behaviour::Body(b) => return ok("application/octet-stream", b),
+        Behaviour::Delay(d) => tokio::time::sleep(d).await,
     }
 
     if let Some(rest) = path.strip_prefix("/sumdb/") {
