@@ -62,6 +62,10 @@ pub struct LookupResult {
     pub tree: Tree,
     /// The signed note of `tree`.
     pub note: Vec<u8>,
+    /// The database's answer exactly as received (record and the lookup's
+    /// own signed note), now verified: what a proxy passes on to the go
+    /// command for `/sumdb/<name>/lookup/...`.
+    pub body: Bytes,
 }
 
 /// The verifying client. Cheap to share behind an `Arc`; all methods take
@@ -317,6 +321,7 @@ impl Client {
             gomod_h1: check(gomod_h1, "go.mod hash")?,
             tree,
             note,
+            body: data.clone(),
         })
     }
 
@@ -571,4 +576,30 @@ pub fn is_h1(hash: &str) -> bool {
     hash.strip_prefix("h1:")
         .and_then(|b| b.parse::<Hash>().ok())
         .is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The proxy awaits these inside axum handlers, which need `Send`.
+    #[test]
+    fn client_futures_are_send() {
+        struct Never;
+        #[async_trait]
+        impl Transport for Never {
+            async fn read_remote(&self, _: &str) -> Result<Bytes, TransportError> {
+                Err(TransportError::NotFound)
+            }
+        }
+        let c = Client::new(crate::SUM_GOLANG_ORG_KEY, Arc::new(Never), None).unwrap();
+        assert_send(&c.lookup("m", "v1.0.0"));
+        assert_send(&c.verified_tile("tile/8/0/000"));
+        assert_send(&c.refresh_latest());
+        let c: Arc<Client> = Arc::new(c);
+        fn assert_sync<T: Send + Sync>(_: &T) {}
+        assert_sync(&c);
+    }
 }
