@@ -91,6 +91,14 @@ async fn lookup_returns_proved_hashes_in_a_big_tree() {
         .await
         .unwrap();
     assert_eq!(r.id, 1000);
+    let raw =
+        t.db.lock()
+            .unwrap()
+            .handle("lookup/example.com/!upper/!mod@v1.0.0-!r!c1")
+            .unwrap()
+            .1;
+    assert_eq!(&r.body[..], &raw[..]);
+    assert_eq!(r.note, c.latest_note());
     assert!(
         t.log
             .lock()
