@@ -95,6 +95,18 @@ pub struct ServeArgs {
     /// Upstream fetches at once; beyond it requests get 503 with Retry-After [default: 64].
     #[arg(long, value_name = "N")]
     pub max_upstream_concurrency: Option<usize>,
+    /// Attempts per upstream request, the first included (1 = no retries) [default: 3].
+    #[arg(long, value_name = "N")]
+    pub upstream_attempts: Option<u32>,
+    /// Consecutive failures that open an upstream's circuit breaker [default: 5].
+    #[arg(long, value_name = "N")]
+    pub breaker_threshold: Option<u32>,
+    /// Seconds an open circuit breaker waits before letting one probe through [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub breaker_cooldown: Option<u64>,
+    /// Client connections open at once; more wait in the listen backlog [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// TTL of list, @latest and query answers in seconds [default: 300].
     #[arg(long, value_name = "SECS")]
     pub list_ttl: Option<u64>,

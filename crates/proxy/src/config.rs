@@ -41,6 +41,14 @@ pub mod env {
     pub const REQUEST_DEADLINE: &str = "MODWARDEN_REQUEST_DEADLINE";
     /// `--max-upstream-concurrency`.
     pub const MAX_UPSTREAM_CONCURRENCY: &str = "MODWARDEN_MAX_UPSTREAM_CONCURRENCY";
+    /// `--upstream-attempts`.
+    pub const UPSTREAM_ATTEMPTS: &str = "MODWARDEN_UPSTREAM_ATTEMPTS";
+    /// `--breaker-threshold`.
+    pub const BREAKER_THRESHOLD: &str = "MODWARDEN_BREAKER_THRESHOLD";
+    /// `--breaker-cooldown`, seconds.
+    pub const BREAKER_COOLDOWN: &str = "MODWARDEN_BREAKER_COOLDOWN";
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: &str = "MODWARDEN_MAX_CONNECTIONS";
     /// `--list-ttl`, seconds.
     pub const LIST_TTL: &str = "MODWARDEN_LIST_TTL";
     /// `--negative-ttl`, seconds.
@@ -82,6 +90,14 @@ pub struct Layer {
     pub request_deadline: Option<u64>,
     /// Upstream fetches running at once; more get 503 with Retry-After.
     pub max_upstream_concurrency: Option<usize>,
+    /// Client connections open at once; more wait in the backlog.
+    pub max_connections: Option<usize>,
+    /// Attempts per upstream request (1 = no retries).
+    pub upstream_attempts: Option<u32>,
+    /// Consecutive failures that open an upstream's circuit breaker.
+    pub breaker_threshold: Option<u32>,
+    /// Seconds an open breaker waits before one probe request.
+    pub breaker_cooldown: Option<u64>,
     /// TTL of `list`, `@latest` and query answers, seconds.
     pub list_ttl: Option<u64>,
     /// TTL of "not found" answers for an explicit version, seconds.
@@ -132,6 +148,14 @@ pub struct ServeConfig {
     pub request_deadline: Duration,
     /// Bound of concurrent upstream fetches.
     pub max_upstream_concurrency: usize,
+    /// Bound of open client connections.
+    pub max_connections: usize,
+    /// Attempts per upstream request.
+    pub upstream_attempts: u32,
+    /// Breaker threshold.
+    pub breaker_threshold: u32,
+    /// Breaker cool-down.
+    pub breaker_cooldown: Duration,
     /// TTL of mutable answers.
     pub list_ttl: Duration,
     /// TTL of not-found answers for an explicit version.
@@ -212,6 +236,10 @@ pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> 
         upstream_timeout: parse_num(vars, env::UPSTREAM_TIMEOUT)?,
         request_deadline: parse_num(vars, env::REQUEST_DEADLINE)?,
         max_upstream_concurrency: parse_num(vars, env::MAX_UPSTREAM_CONCURRENCY)?,
+        max_connections: parse_num(vars, env::MAX_CONNECTIONS)?,
+        upstream_attempts: parse_num(vars, env::UPSTREAM_ATTEMPTS)?,
+        breaker_threshold: parse_num(vars, env::BREAKER_THRESHOLD)?,
+        breaker_cooldown: parse_num(vars, env::BREAKER_COOLDOWN)?,
         list_ttl: parse_num(vars, env::LIST_TTL)?,
         negative_ttl: parse_num(vars, env::NEGATIVE_TTL)?,
         stale_if_error: parse_num(vars, env::STALE_IF_ERROR)?,
@@ -387,6 +415,10 @@ pub fn merge(
         upstream_timeout: secs(pick!(upstream_timeout), 30),
         request_deadline: secs(pick!(request_deadline), 120),
         max_upstream_concurrency,
+        max_connections: pick!(max_connections).unwrap_or(4096).max(1),
+        upstream_attempts: pick!(upstream_attempts).unwrap_or(3).max(1),
+        breaker_threshold: pick!(breaker_threshold).unwrap_or(5).max(1),
+        breaker_cooldown: secs(pick!(breaker_cooldown), 30),
         list_ttl: secs(pick!(list_ttl), 300),
         negative_ttl: secs(pick!(negative_ttl), 60),
         stale_if_error: secs(pick!(stale_if_error), 7 * 24 * 3600),

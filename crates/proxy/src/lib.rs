@@ -12,6 +12,7 @@
 
 pub mod config;
 mod error;
+mod listener;
 pub mod metrics;
 mod pipeline;
 mod routes;
@@ -19,13 +20,15 @@ mod sumdb_proxy;
 mod zipcheck;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 pub use error::ServeError;
-pub use pipeline::{FileKind, Mutable, Pipeline, PipelineParts, Timing, jittered};
+pub use listener::PeerAddr;
+pub use pipeline::{
+    Clock, FileKind, ManualClock, Mutable, Pipeline, PipelineParts, SystemClock, Timing, jittered,
+};
 pub use routes::{AppState, INSTANCE_HEADER, StatusInfo};
 pub use sumdb_proxy::SumdbHandle;
 
@@ -72,6 +75,7 @@ pub enum StartError {
 /// A built server, ready to serve on a listener.
 pub struct App {
     state: AppState,
+    max_connections: usize,
 }
 
 struct UpstreamMetrics(Arc<Metrics>);
@@ -117,6 +121,14 @@ fn entries(list: &ProxyList) -> Vec<Entry> {
 impl App {
     /// Opens the store and sets up upstreams and checksum databases.
     pub async fn build(config: &ServeConfig) -> Result<App, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::build`], judging time by `clock`.
+    pub async fn build_with_clock(
+        config: &ServeConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<App, StartError> {
         let store = store::local::LocalStore::open(&config.store)
             .await
             .map_err(|source| StartError::Store {
@@ -138,7 +150,7 @@ impl App {
             }
         }
         let store: Arc<dyn store::Store> = Arc::new(store);
-        Self::build_with_store(config, store, staging).await
+        Self::build_with_store(config, store, staging, clock).await
     }
 
     /// Like [`App::build`] with a given store and staging directory.
@@ -146,6 +158,7 @@ impl App {
         config: &ServeConfig,
         store: Arc<dyn store::Store>,
         staging: std::path::PathBuf,
+        clock: Arc<dyn Clock>,
     ) -> Result<App, StartError> {
         let instance: Arc<str> = Arc::from(format!("{:08x}", rand::random::<u32>()));
         let metrics = Arc::new(Metrics::default());
@@ -155,6 +168,14 @@ impl App {
             idle_read_timeout: config.upstream_timeout,
             deadline: config.request_deadline,
             headers: vec![(INSTANCE_HEADER.to_string(), instance.to_string())],
+            retry: upstream::RetryConfig {
+                max_attempts: config.upstream_attempts,
+                ..upstream::RetryConfig::default()
+            },
+            breaker: upstream::BreakerConfig {
+                failure_threshold: config.breaker_threshold,
+                open_for: config.breaker_cooldown,
+            },
             ..ClientConfig::default()
         };
         let public = UpstreamList::new(
@@ -228,6 +249,7 @@ impl App {
             },
             max_upstream_concurrency: config.max_upstream_concurrency,
             metrics,
+            clock,
         });
         Ok(App {
             state: AppState {
@@ -236,6 +258,7 @@ impl App {
                 next_id: Arc::new(AtomicU64::new(1)),
                 status: Arc::new(status),
             },
+            max_connections: config.max_connections,
         })
     }
 
@@ -250,10 +273,12 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let max = self.max_connections;
         let app = routes::router(self.state);
+        let listener = listener::LimitedListener::new(listener, max);
         axum::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<PeerAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await

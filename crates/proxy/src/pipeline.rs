@@ -87,6 +87,46 @@ enum Policy {
     Private,
 }
 
+/// Where the pipeline reads the time: TTLs, staleness and negative entries
+/// are all judged by it, so tests can move time without sleeping.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that runs with the system clock plus an offset tests advance.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ManualClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 type Flight<T> = Shared<BoxFuture<'static, Result<T, ServeError>>>;
 
 /// The shared state of the pipeline.
@@ -105,12 +145,16 @@ pub struct Pipeline {
     record_flights: Mutex<HashMap<String, Flight<()>>>,
     doc_flights: Mutex<HashMap<String, Flight<Bytes>>>,
     negative: moka::sync::Cache<String, Negative>,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Clone)]
 struct Negative {
     status: u16,
     message: String,
+    /// When the entry stops counting (by the pipeline's clock; moka's own
+    /// expiry only reclaims memory).
+    expires: OffsetDateTime,
     ttl: Duration,
 }
 
@@ -151,6 +195,8 @@ pub struct PipelineParts {
     pub max_upstream_concurrency: usize,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Deterministic jitter in [0.9, 1.0) of `base`, from a key and its fetch
@@ -192,6 +238,7 @@ impl Pipeline {
                 .expire_after(NegativeExpiry)
                 .support_invalidation_closures()
                 .build(),
+            clock: parts.clock,
         })
     }
 
@@ -203,6 +250,20 @@ impl Pipeline {
         } else {
             Policy::Verify
         }
+    }
+
+    fn age_of(&self, t: OffsetDateTime) -> Duration {
+        (self.clock.now() - t).try_into().unwrap_or(Duration::ZERO)
+    }
+
+    /// The metrics this pipeline reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The pipeline's current time.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Whether `module` matches the private patterns.
@@ -232,6 +293,31 @@ impl Pipeline {
         )
     }
 
+    fn negative_hit(&self, key: &str) -> Option<ServeError> {
+        let neg = self.negative.get(key)?;
+        if self.clock.now() >= neg.expires {
+            self.negative.invalidate(key);
+            return None;
+        }
+        self.metrics.negative_hit();
+        Some(ServeError::new(neg.status, neg.message, "negative"))
+    }
+
+    fn remember_not_found(&self, key: String, e: &ServeError, base: Duration) {
+        let now = self.clock.now();
+        let ttl = jittered(base, &key, now.unix_timestamp_nanos());
+        let expires = now + ttl;
+        self.negative.insert(
+            key,
+            Negative {
+                status: e.status,
+                message: e.message.clone(),
+                expires,
+                ttl,
+            },
+        );
+    }
+
     /// The record for `module@version` holding at least the file `kind`,
     /// fetching and verifying it if needed.
     pub async fn record(
@@ -250,9 +336,8 @@ impl Pipeline {
         }
         let what = format!("{module}@{version}{}", kind.ext());
         let neg_key = format!("{module}@{version}:{}", kind == FileKind::Zip);
-        if let Some(neg) = self.negative.get(&neg_key) {
-            self.metrics.negative_hit();
-            return Err(ServeError::new(neg.status, neg.message, "negative"));
+        if let Some(e) = self.negative_hit(&neg_key) {
+            return Err(e);
         }
         if offline || self.offline {
             return Err(self.offline_error(&what));
@@ -263,22 +348,14 @@ impl Pipeline {
         let (m, v) = (module.to_string(), version.to_string());
         let result = self
             .single_flight(&self.record_flights, flight_key, move || {
-                async move { this.fetch_version(&m, &v, need_zip, existing).await }.boxed()
+                async move { this.fetch_version(&m, &v, kind, existing).await }.boxed()
             })
             .await;
         match result {
             Ok(()) => {}
             Err(e) => {
                 if e.outcome == "not-found" {
-                    let ttl = jittered(self.timing.negative_ttl, &neg_key, 0);
-                    self.negative.insert(
-                        neg_key,
-                        Negative {
-                            status: e.status,
-                            message: e.message.clone(),
-                            ttl,
-                        },
-                    );
+                    self.remember_not_found(neg_key, &e, self.timing.negative_ttl);
                 }
                 return Err(e);
             }
@@ -370,9 +447,10 @@ impl Pipeline {
         self: Arc<Self>,
         module: &str,
         version: &str,
-        need_zip: bool,
+        kind: FileKind,
         existing: Option<Record>,
     ) -> Result<(), ServeError> {
+        let need_zip = kind == FileKind::Zip;
         let ups = self.upstreams(module)?;
         let policy = self.policy(module);
         let esc = format!(
@@ -382,15 +460,37 @@ impl Pipeline {
         );
         let mv = format!("{module}@{version}");
 
+        // Probe with one request first: for a module that does not exist
+        // (the go command probes every path prefix of an import) that is the
+        // only upstream request, and nothing is asked of the checksum database.
+        let (mut info, mut gomod) = (None, None);
+        if existing.is_none() {
+            if kind == FileKind::Info {
+                let r = ups.fetch_bytes(&format!("{esc}.info"), MAX_INFO).await;
+                info = Some(r.map_err(|e| upstream_error(&format!("{mv}.info"), e))?);
+            } else {
+                let r = ups.fetch_bytes(&format!("{esc}.mod"), MAX_GOMOD).await;
+                gomod = Some(r.map_err(|e| upstream_error(&format!("{mv}.mod"), e))?);
+            }
+        }
         let small = async {
             match &existing {
                 Some(_) => Ok(None),
                 None => {
                     let (info_path, mod_path) = (format!("{esc}.info"), format!("{esc}.mod"));
-                    let (info, gomod) = tokio::try_join!(
-                        ups.fetch_bytes(&info_path, MAX_INFO),
-                        ups.fetch_bytes(&mod_path, MAX_GOMOD),
-                    )?;
+                    let fetch_info = async {
+                        match info.take() {
+                            Some(i) => Ok(i),
+                            None => ups.fetch_bytes(&info_path, MAX_INFO).await,
+                        }
+                    };
+                    let fetch_mod = async {
+                        match gomod.take() {
+                            Some(m) => Ok(m),
+                            None => ups.fetch_bytes(&mod_path, MAX_GOMOD).await,
+                        }
+                    };
+                    let (info, gomod) = tokio::try_join!(fetch_info, fetch_mod)?;
                     Ok(Some((info, gomod)))
                 }
             }
@@ -513,7 +613,7 @@ impl Pipeline {
             zip_h1,
             gomod_h1,
             verified_by,
-            fetched_at: OffsetDateTime::now_utc(),
+            fetched_at: self.clock.now(),
         };
         let key = RecordKey::new(module, version);
         match self.store.put_record(&key, &record).await {
@@ -577,7 +677,7 @@ impl Pipeline {
         };
         let ttl = self.timing.list_ttl;
         if let Some(doc) = &cached {
-            let age = age_of(doc.fetched_at);
+            let age = self.age_of(doc.fetched_at);
             let fresh_for = jittered(ttl, &label, doc.fetched_at.unix_timestamp_nanos());
             if age < fresh_for {
                 return Ok((doc.bytes.clone(), "hit"));
@@ -605,9 +705,8 @@ impl Pipeline {
             }
         }
         let neg_key = format!("{label}:doc");
-        if let Some(neg) = self.negative.get(&neg_key) {
-            self.metrics.negative_hit();
-            return Err(ServeError::new(neg.status, neg.message, "negative"));
+        if let Some(e) = self.negative_hit(&neg_key) {
+            return Err(e);
         }
         if offline || self.offline {
             return Err(self.offline_error(&label));
@@ -619,18 +718,11 @@ impl Pipeline {
                     Mutable::Query(_) => self.timing.negative_ttl,
                     _ => self.timing.probe_negative_ttl,
                 };
-                self.negative.insert(
-                    neg_key.clone(),
-                    Negative {
-                        status: e.status,
-                        message: e.message.clone(),
-                        ttl: jittered(base, &neg_key, 0),
-                    },
-                );
+                self.remember_not_found(neg_key, &e, base);
                 Err(e)
             }
             Err(e) => match cached {
-                Some(doc) if age_of(doc.fetched_at) < ttl + self.timing.stale_if_error => {
+                Some(doc) if self.age_of(doc.fetched_at) < ttl + self.timing.stale_if_error => {
                     self.metrics.stale("error");
                     tracing::warn!(doc = %label, error = %e, "every upstream failed; serving the stale copy");
                     Ok((doc.bytes, "stale"))
@@ -688,7 +780,7 @@ impl Pipeline {
         }
         if let Err(e) = self
             .store
-            .put_doc(doc_key, fetched.body.clone(), OffsetDateTime::now_utc())
+            .put_doc(doc_key, fetched.body.clone(), self.clock.now())
             .await
         {
             tracing::warn!(doc = %label, error = %e, "could not cache; serving anyway");
@@ -718,11 +810,6 @@ impl Pipeline {
         }
         Ok(purged)
     }
-}
-
-fn age_of(t: OffsetDateTime) -> Duration {
-    let d = OffsetDateTime::now_utc() - t;
-    d.try_into().unwrap_or(Duration::ZERO)
 }
 
 /// Maps an upstream failure to the answer for our client.

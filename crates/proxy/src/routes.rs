@@ -1,7 +1,6 @@
 //! HTTP: request parsing, answers with ETag/Range/HEAD, the access log,
 //! health, metrics and the status page.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -182,7 +181,7 @@ async fn status_page(State(state): State<AppState>) -> Response {
 
 async fn purge(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(crate::PeerAddr(peer)): ConnectInfo<crate::PeerAddr>,
     axum::extract::Path(module): axum::extract::Path<String>,
 ) -> Response {
     if !peer.ip().is_loopback() {

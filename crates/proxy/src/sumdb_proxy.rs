@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use store::DocKey;
 use sumdb::client::{Client, LookupResult, Transport, TransportError};
-use time::OffsetDateTime;
 use upstream::UpstreamList;
 
 use crate::error::ServeError;
@@ -158,9 +157,8 @@ impl Pipeline {
             outcome,
         };
         if let Some(doc) = &cached {
-            let age: std::time::Duration = (OffsetDateTime::now_utc() - doc.fetched_at)
-                .try_into()
-                .unwrap_or_default();
+            let age: std::time::Duration =
+                (self.now() - doc.fetched_at).try_into().unwrap_or_default();
             let ttl = jittered(
                 std::time::Duration::from_secs(60),
                 &db.name,
@@ -185,10 +183,7 @@ impl Pipeline {
         match db.client.refresh_latest().await {
             Ok(_) => {
                 let note = Bytes::from(db.client.latest_note());
-                let _ = self
-                    .store
-                    .put_doc(&key, note.clone(), OffsetDateTime::now_utc())
-                    .await;
+                let _ = self.store.put_doc(&key, note.clone(), self.now()).await;
                 Ok(answer(note, "miss"))
             }
             Err(e) => match cached {
@@ -253,10 +248,7 @@ impl Pipeline {
         .into_bytes();
         body.extend_from_slice(&r.note);
         let body = Bytes::from(body);
-        let _ = self
-            .store
-            .put_doc(&key, body.clone(), OffsetDateTime::now_utc())
-            .await;
+        let _ = self.store.put_doc(&key, body.clone(), self.now()).await;
         Ok(answer(body, "miss"))
     }
 
@@ -291,10 +283,7 @@ impl Pipeline {
             .verified_tile(path)
             .await
             .map_err(|e| sumdb_error(&db.name, path, e))?;
-        let _ = self
-            .store
-            .put_doc(&key, body.clone(), OffsetDateTime::now_utc())
-            .await;
+        let _ = self.store.put_doc(&key, body.clone(), self.now()).await;
         Ok(answer(body, "miss"))
     }
 }

@@ -55,7 +55,16 @@ impl Drop for Proxy {
 }
 
 /// Starts modwarden with `flags` (store defaults to `store_dir`).
-pub async fn start_proxy(mut flags: Layer, store_dir: &Path) -> Proxy {
+pub async fn start_proxy(flags: Layer, store_dir: &Path) -> Proxy {
+    start_proxy_with_clock(flags, store_dir, Arc::new(proxy::SystemClock)).await
+}
+
+/// Like [`start_proxy`], judging time by `clock`.
+pub async fn start_proxy_with_clock(
+    mut flags: Layer,
+    store_dir: &Path,
+    clock: Arc<dyn proxy::Clock>,
+) -> Proxy {
     if flags.store.is_none() {
         flags.store = Some(store_dir.to_path_buf());
     }
@@ -65,7 +74,9 @@ pub async fn start_proxy(mut flags: Layer, store_dir: &Path) -> Proxy {
     let vars: BTreeMap<String, String> = [("HOME".to_string(), "/nonexistent".to_string())].into();
     let cfg = config::merge(Layer::default(), &vars, flags, &Defaults::default())
         .expect("valid test config");
-    let app = proxy::App::build(&cfg).await.expect("app builds");
+    let app = proxy::App::build_with_clock(&cfg, clock)
+        .await
+        .expect("app builds");
     let pipeline = app.pipeline().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
