@@ -128,9 +128,10 @@ pub struct ProxyEntry {
 /// (`","`) like `off`; [`ProxyList::is_empty`] lets the caller decide.
 ///
 /// `Display` writes the list back in normal form: URLs as the `url` crate
-/// serializes them (`https://host` -> `https://host/`), the separator after
-/// each entry from its [`Fallback`], nothing after the last. Parsing that
-/// text gives an equal list.
+/// serializes them (`https://host` -> `https://host/`), each entry followed
+/// by the separator its [`Fallback`] stands for (a `,` after the last entry
+/// is left out; a `|` there is kept, although nothing follows it). Parsing
+/// that text gives an equal list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ProxyList {
     /// The entries in order.
@@ -233,16 +234,39 @@ fn parse_proxy_url(raw: &str) -> Result<url::Url, GoEnvError> {
     } else {
         raw.to_string()
     };
+    // net/url refuses ASCII control characters; the url crate would quietly
+    // drop tabs and newlines instead, changing what the text means.
+    if text.chars().any(|c| c.is_ascii_control()) {
+        return Err(GoEnvError::ProxyUrl {
+            url: redacted(&text),
+            reason: "invalid control character in URL".into(),
+        });
+    }
     let scheme = go_url_scheme(&text);
     match scheme.as_deref() {
         None => return Err(GoEnvError::ProxyMissingScheme(redacted(&text))),
         Some("http" | "https" | "file") => {}
         Some(_) => return Err(GoEnvError::ProxyBadScheme(redacted(&text))),
     }
-    let url = url::Url::parse(&text).map_err(|e| GoEnvError::ProxyUrl {
+    let bad = |reason: &str| GoEnvError::ProxyUrl {
         url: redacted(&text),
-        reason: e.to_string(),
-    })?;
+        reason: reason.to_string(),
+    };
+    // net/url allows %-escapes in a host only for non-ASCII bytes (and %25 in
+    // IPv6 zones); the url crate would decode any, so "a%2Cb" could turn
+    // into a host with a list separator in it. Refuse them all.
+    if let Some(rest) = text.split_once("//").map(|(_, r)| r) {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        if host.contains('%') {
+            return Err(bad("invalid URL escape in host"));
+        }
+    }
+    let url = url::Url::parse(&text).map_err(|e| bad(&e.to_string()))?;
+    // The list is written back with ',' and '|' as separators.
+    if url.as_str().contains([',', '|']) {
+        return Err(bad("URL contains a list separator"));
+    }
     if url.scheme() == "file" {
         // Go requires url.URL{Scheme, Path, RawPath} and nothing else: no
         // host (even "localhost", which the url crate would drop), no user,
@@ -252,7 +276,8 @@ fn parse_proxy_url(raw: &str) -> Result<url::Url, GoEnvError> {
             Some(a) => a.is_empty() || a.starts_with('/'),
             None => after.starts_with('/'),
         };
-        if !authority_empty || text.contains(['?', '#']) {
+        let no_host = url.host_str().is_none_or(str::is_empty);
+        if !authority_empty || !no_host || text.contains(['?', '#']) {
             return Err(GoEnvError::ProxyFileNotPath(redacted(&text)));
         }
     }
@@ -286,18 +311,17 @@ impl FromStr for ProxyList {
 
 impl fmt::Display for ProxyList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.entries.len().saturating_sub(1);
         for (i, e) in self.entries.iter().enumerate() {
-            if i > 0 {
-                let sep = match self.entries[i - 1].fallback {
-                    Fallback::OnNotFound => ',',
-                    Fallback::OnAnyError => '|',
-                };
-                write!(f, "{sep}")?;
-            }
             match &e.kind {
                 ProxyKind::Url(u) => f.write_str(u.as_str())?,
                 ProxyKind::Direct => f.write_str("direct")?,
                 ProxyKind::Off => f.write_str("off")?,
+            }
+            match e.fallback {
+                Fallback::OnAnyError => f.write_str("|")?,
+                Fallback::OnNotFound if i < last => f.write_str(",")?,
+                Fallback::OnNotFound => {}
             }
         }
         Ok(())
@@ -568,6 +592,10 @@ mod tests {
             ProxyList::parse("file:srv"),
             Err(GoEnvError::ProxyUrl { .. })
         ));
+        assert!(matches!(
+            ProxyList::parse("file:/\n/host/x"),
+            Err(GoEnvError::ProxyUrl { .. })
+        ));
         // Errors come from the first bad entry even after good ones.
         assert!(ProxyList::parse("https://ok.example,bad").is_err());
         // ... but not after direct/off, which end the list.
@@ -584,6 +612,22 @@ mod tests {
             let l = ProxyList::parse(v).unwrap();
             assert_eq!(ProxyList::parse(&l.to_string()).unwrap(), l, "{v}");
         }
+    }
+
+    /// Inputs the fuzzer found where `Display` did not parse back.
+    #[test]
+    fn fuzz_found_goproxy_cases() {
+        // A trailing '|' must survive Display.
+        let l = ProxyList::parse("Qx../1mycotx|").unwrap();
+        assert_eq!(l.to_string(), "https://qx../1mycotx|");
+        assert_eq!(ProxyList::parse(&l.to_string()).unwrap(), l);
+        // The url crate drops newlines; net/url refuses control characters.
+        assert!(ProxyList::parse("file:/\n\n/o\n-.1F/o").is_err());
+        // The url crate decodes %2C in a host into a list separator.
+        assert!(ProxyList::parse("!om0.%2C.ttt").is_err());
+        // ... but a %-escape in the user name is fine.
+        let l = ProxyList::parse("ex.0****-a^[@****X").unwrap();
+        assert_eq!(ProxyList::parse(&l.to_string()).unwrap(), l);
     }
 
     #[test]

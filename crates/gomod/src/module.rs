@@ -500,7 +500,7 @@ pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
 /// because they would let one request mean two things:
 /// - `%` not followed by two hex digits;
 /// - a decoded byte sequence that is not UTF-8;
-/// - a decoded NUL (`%00`);
+/// - a NUL, raw or decoded (`%00`);
 /// - a decoded `/` (`%2F`): a slash must arrive literally, as the segment
 ///   separator it is, or the same module could be named by two URLs.
 ///
@@ -510,6 +510,9 @@ pub fn percent_decode(segment: &str) -> Result<String, PathError> {
         input: segment.to_string(),
         reason,
     };
+    if segment.contains('\0') {
+        return Err(err("contains a NUL byte"));
+    }
     if !segment.contains('%') {
         return Ok(segment.to_string());
     }
@@ -1077,7 +1080,9 @@ mod tests {
         );
         assert_eq!(percent_decode("a+b").unwrap(), "a+b");
         assert_eq!(percent_decode("%e2%98%BA").unwrap(), "☺");
-        for bad in ["%", "%2", "%zz", "a%2Fb", "a%2fb", "%00", "%ff", "%é1"] {
+        for bad in [
+            "%", "%2", "%zz", "a%2Fb", "a%2fb", "%00", "a\0", "%ff", "%é1",
+        ] {
             assert!(percent_decode(bad).is_err(), "{bad}");
         }
         assert_eq!(
