@@ -53,7 +53,7 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # For information about cache directory tags see https://bford.info/cachedir/\n";
 
 const COPY_BUF: usize = 1 << 20;
-const STREAM_CHUNK: usize = 256 << 10;
+const STREAM_CHUNK: usize = 64 << 10;
 
 /// Options for [`LocalStore::open_with`].
 #[derive(Clone, Debug, Default)]
@@ -378,21 +378,70 @@ impl Inner {
         let p = self.staging_path();
         let guard = TmpGuard(Some(p.clone()));
         let mut f = File::create(&p).map_err(io_err(&p))?;
-        let mut h = Hasher::default();
-        let mut buf = vec![0u8; COPY_BUF];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(src_path, e)),
+        // Hashing runs on its own thread while this one reads and writes, so
+        // a put costs about max(hash, copy) instead of their sum. At most
+        // PIPELINE chunks are in flight: memory stays flat whatever the size.
+        const PIPELINE: usize = 3;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(PIPELINE);
+        // Buffers come back after hashing, so none is allocated per chunk.
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE + 1);
+        std::thread::scope(|scope| {
+            let hasher = scope.spawn(move || {
+                let mut h = Hasher::default();
+                for (buf, n) in rx {
+                    h.update(&buf[..n]);
+                    let _ = back_tx.try_send(buf);
+                }
+                h.finish()
+            });
+            let mut spare: Vec<Vec<u8>> = (0..PIPELINE + 1).map(|_| vec![0u8; COPY_BUF]).collect();
+            let mut written = 0u64;
+            let copied: Result<()> = loop {
+                let mut buf = match spare.pop() {
+                    Some(b) => b,
+                    None => match back_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => {
+                            break Err(Error::Io {
+                                path: p.clone(),
+                                source: io::Error::other("hashing thread stopped"),
+                            });
+                        }
+                    },
+                };
+                let n = match src.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        spare.push(buf);
+                        continue;
+                    }
+                    Err(e) => break Err(Error::io(src_path, e)),
+                };
+                written += n as u64;
+                if let Err(e) = self.injected(written, &p) {
+                    break Err(e);
+                }
+                if let Err(e) = f.write_all(&buf[..n]) {
+                    break Err(Error::io(&p, e));
+                }
+                if tx.send((buf, n)).is_err() {
+                    break Err(Error::Io {
+                        path: p.clone(),
+                        source: io::Error::other("hashing thread stopped"),
+                    });
+                }
             };
-            h.update(&buf[..n]);
-            self.injected(h.n, &p)?;
-            f.write_all(&buf[..n]).map_err(io_err(&p))?;
-        }
-        f.sync_all().map_err(io_err(&p))?;
-        Ok((p, guard, h.finish()))
+            drop(tx);
+            let r = hasher.join().map_err(|_| Error::Io {
+                path: p.clone(),
+                source: io::Error::other("hashing thread panicked"),
+            });
+            copied?;
+            let r = r?;
+            f.sync_all().map_err(io_err(&p))?;
+            Ok((p.clone(), guard, r))
+        })
     }
 
     /// Moves a staged blob into `data/`.
