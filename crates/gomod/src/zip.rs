@@ -445,28 +445,9 @@ pub fn equal_fold(a: &str, b: &str) -> bool {
 /// The Go language version (major, minor) of a go.mod's `go` directive, as
 /// `go/version.Lang` would give it, or `None` if absent or invalid.
 pub fn go_lang_version(gomod: &[u8]) -> Option<(u64, u64)> {
-    let text = std::str::from_utf8(gomod).ok()?;
-    let mut depth = 0usize;
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("").trim();
-        if line.ends_with('(') {
-            depth += 1;
-            continue;
-        }
-        if line == ")" {
-            depth = depth.saturating_sub(1);
-            continue;
-        }
-        if depth > 0 {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        if words.next() == Some("go") {
-            let v = words.next()?.trim_matches('"');
-            return lang_of(v.strip_prefix('v').unwrap_or(v));
-        }
-    }
-    None
+    // Like Go: ParseLax, and no version at all if the file does not parse.
+    let f = crate::modfile::parse_lax("go.mod", gomod).ok()?;
+    lang_of(&f.go?.version)
 }
 
 fn lang_of(v: &str) -> Option<(u64, u64)> {
