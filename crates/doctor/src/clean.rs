@@ -1,1 +1,292 @@
-//! clean
+//! `clean`: remove module versions by pattern, version, age of last use, a
+//! size budget (least recently used first), toolchains only, or everything.
+//!
+//! "Last use": the go command keeps no access log, so an entry's last use is
+//! the latest access or modification time of its `.mod`, `.zip`, `.info` and
+//! extracted directory. With `noatime` mounts that degrades to the download
+//! time; with `relatime` (the Linux default) atime moves at most once a day,
+//! which is fine-grained enough for an LRU budget.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::Reporter;
+use crate::cache::{Entry, ScanError, list_entries};
+use crate::fsutil::{last_touch, remove_within, tree_size};
+
+/// What to remove. Filters combine (all must match); `max_size` then removes
+/// the least recently used of the matching entries until the whole cache
+/// fits.
+#[derive(Debug, Clone, Default)]
+pub struct CleanOptions {
+    /// GOMODCACHE.
+    pub modcache: PathBuf,
+    /// Only modules matching these GOPRIVATE-style patterns.
+    pub modules: Option<gomod::pattern::Patterns>,
+    /// Only this version.
+    pub version: Option<String>,
+    /// Only entries not used for this long.
+    pub older_than: Option<Duration>,
+    /// Remove LRU entries until the cache is at most this many bytes.
+    pub max_size: Option<u64>,
+    /// Only downloaded toolchains (`golang.org/toolchain@...`).
+    pub toolchains: bool,
+    /// Everything, like `go clean -modcache` (read-only trees included).
+    pub all: bool,
+    /// List, remove nothing.
+    pub dry_run: bool,
+    /// How long to wait for go's per-version lock.
+    pub lock_wait: Duration,
+    /// "Now", for ages (tests pass a fixed time).
+    pub now: Option<SystemTime>,
+}
+
+/// One module version removed (or that would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CleanItem {
+    /// `module@version`, or the path for `--all`.
+    pub id: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Last use, seconds since the Unix epoch.
+    pub last_used: u64,
+}
+
+/// What `clean` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CleanReport {
+    /// Nothing was removed.
+    pub dry_run: bool,
+    /// Cache size before, bytes.
+    pub bytes_before: u64,
+    /// Bytes freed (or that would be).
+    pub bytes_freed: u64,
+    /// Module versions removed, least recently used first.
+    pub removed: Vec<CleanItem>,
+    /// Module versions kept.
+    pub kept: u64,
+    /// What could not be removed, and why.
+    pub failed: Vec<String>,
+}
+
+struct Sized {
+    entry: Entry,
+    bytes: u64,
+    last_used: SystemTime,
+}
+
+fn entry_files(e: &Entry) -> Vec<PathBuf> {
+    ["zip", "ziphash", "mod", "info", "partial"]
+        .iter()
+        .map(|x| e.file(x))
+        .chain(std::iter::once(e.dir.clone()))
+        .collect()
+}
+
+fn measure(e: Entry) -> Sized {
+    let files = entry_files(&e);
+    let bytes = files.iter().map(|p| tree_size(p)).sum();
+    let last_used = ["mod", "zip", "info"]
+        .iter()
+        .map(|x| e.file(x))
+        .chain(std::iter::once(e.dir.clone()))
+        .filter_map(|p| last_touch(&p))
+        .max()
+        .unwrap_or(UNIX_EPOCH);
+    Sized {
+        entry: e,
+        bytes,
+        last_used,
+    }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Runs a clean.
+pub fn clean(opts: &CleanOptions, reporter: &dyn Reporter) -> Result<CleanReport, ScanError> {
+    let root = &opts.modcache;
+    if !root.is_dir() {
+        return Err(ScanError::NoCache { path: root.clone() });
+    }
+    let mut report = CleanReport {
+        dry_run: opts.dry_run,
+        bytes_before: tree_size(root),
+        ..CleanReport::default()
+    };
+    if opts.all {
+        return Ok(clean_all(root, opts.dry_run, report));
+    }
+    let now = opts.now.unwrap_or_else(SystemTime::now);
+    let (entries, _) = list_entries(root)?;
+    let mut all: Vec<Sized> = entries.into_iter().map(measure).collect();
+    all.sort_by(|a, b| {
+        a.last_used
+            .cmp(&b.last_used)
+            .then_with(|| a.entry.id().cmp(&b.entry.id()))
+    });
+    let matches = |s: &Sized| {
+        opts.modules
+            .as_ref()
+            .is_none_or(|p| p.matches(&s.entry.module))
+            && opts.version.as_ref().is_none_or(|v| *v == s.entry.version)
+            && (!opts.toolchains || s.entry.module == "golang.org/toolchain")
+            && opts
+                .older_than
+                .is_none_or(|d| now.duration_since(s.last_used).unwrap_or_default() >= d)
+    };
+    let mut total = report.bytes_before;
+    let mut chosen = Vec::new();
+    for s in &all {
+        if !matches(s) {
+            continue;
+        }
+        if let Some(budget) = opts.max_size
+            && total <= budget
+        {
+            break;
+        }
+        total = total.saturating_sub(s.bytes);
+        chosen.push(s);
+    }
+    report.kept = (all.len() - chosen.len()) as u64;
+    reporter.start("removing", chosen.len() as u64);
+    for s in chosen {
+        let item = CleanItem {
+            id: s.entry.id(),
+            bytes: s.bytes,
+            last_used: secs(s.last_used),
+        };
+        if !opts.dry_run {
+            match remove_entry(root, &s.entry, opts.lock_wait) {
+                Ok(freed) => report.bytes_freed += freed,
+                Err(err) => {
+                    report.failed.push(format!("{}: {err}", item.id));
+                    reporter.advance(1);
+                    continue;
+                }
+            }
+        } else {
+            report.bytes_freed += s.bytes;
+        }
+        report.removed.push(item);
+        reporter.advance(1);
+    }
+    reporter.finish();
+    Ok(report)
+}
+
+/// Removes one module version (all its files and its extracted tree, not
+/// its `.lock`) under go's lock, then rewrites `@v/list` as go would.
+pub fn remove_entry(root: &Path, e: &Entry, lock_wait: Duration) -> Result<u64, String> {
+    let _lock = match e.lock(lock_wait) {
+        Ok(Some(l)) => Some(l),
+        Ok(None) if e.vdir.is_dir() => {
+            return Err("a go command holds its lock; skipped".into());
+        }
+        Ok(None) => None,
+        Err(err) => return Err(format!("cannot take go's lock: {err}")),
+    };
+    let mut freed = 0;
+    // The extracted tree first: without its zip go could not restore it.
+    let mut files = entry_files(e);
+    files.rotate_right(1);
+    for p in files {
+        freed += remove_within(root, &p).map_err(|x| x.to_string())?;
+    }
+    if e.vdir.is_dir() {
+        crate::repair::rewrite_list(&e.vdir)
+            .map_err(|x| format!("rewriting {}: {x}", e.vdir.join("list").display()))?;
+    }
+    Ok(freed)
+}
+
+fn clean_all(root: &Path, dry_run: bool, mut report: CleanReport) -> CleanReport {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return report;
+    };
+    let mut children: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    children.sort();
+    for p in children {
+        let bytes = tree_size(&p);
+        let id = p.display().to_string();
+        if dry_run {
+            report.bytes_freed += bytes;
+        } else {
+            match remove_within(root, &p) {
+                Ok(b) => report.bytes_freed += b,
+                Err(err) => {
+                    report.failed.push(err.to_string());
+                    continue;
+                }
+            }
+        }
+        report.removed.push(CleanItem {
+            id,
+            bytes,
+            last_used: last_touch(&p).map(secs).unwrap_or(0),
+        });
+    }
+    report
+}
+
+/// Parses a size like `500M`, `2G`, `1.5GiB`, `1024` (bytes; K/M/G/T are
+/// powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit like 500M or 2G"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        u => return Err(format!("invalid size {s:?}: unknown unit {u:?}")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+/// Parses a duration like `30d`, `12h`, `90m`, `2w`, `45s`.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid age {s:?}: expected a number and a unit like 30d or 12h"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86400,
+        "w" => 7 * 86400,
+        u => return Err(format!("invalid age {s:?}: unknown unit {u:?} (s, m, h, d, w)")),
+    };
+    Ok(Duration::from_secs(n * mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_ages() {
+        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3600));
+        assert!(parse_age("3y").is_err());
+    }
+}
