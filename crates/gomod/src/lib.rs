@@ -11,6 +11,7 @@ pub mod dirhash;
 pub mod escape;
 mod fold_table;
 pub mod goenv;
+pub mod gosum;
 pub mod modfile;
 pub mod module;
 pub mod pattern;

@@ -7,8 +7,9 @@ mod common;
 use std::io::Cursor;
 use std::path::Path;
 
-use common::{FileProxy, field, go_mod_download};
+use common::{FileProxy, field, go_mod_download, run_go_in};
 use gomod::dirhash::{hash_dir, hash_gomod, hash_zip_file};
+use gomod::gosum::GoSum;
 use gomod::zip::{Method, RawOptions, ZipBuilder, check_zip_file, create_zip_from_dir};
 
 struct Case {
@@ -313,4 +314,68 @@ fn h1_hashes_match_go_mod_download() {
         "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
     );
     let _ = &dl.modcache;
+
+    // go.sum: `go get` in a module writes one; ours parses it, writes the same
+    // bytes back, and agrees with every hash in it.
+    let work = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("go.mod"),
+        "module example.com/main\n\ngo 1.21\n",
+    )
+    .unwrap();
+    let mut get: Vec<&str> = vec!["get"];
+    let picks = [
+        "example.com/simple@v1.0.0",
+        "example.com/Upper/Case@v1.2.3",
+        "example.com/mod/v2@v2.0.0",
+        "example.com/incompat@v2.0.0+incompatible",
+        "example.com/pseudo@v1.2.3-pre.0.20191109021931-daa7c04131f5",
+        "example.com/rc@v1.0.0-RC1",
+        "example.com/MixedCase/v2@v2.0.0-Alpha.1",
+    ];
+    get.extend(picks);
+    let out = run_go_in(work.path(), cache.path(), &proxy.url(), &get);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second version of one module: go.sum keeps both.
+    let out = run_go_in(
+        work.path(),
+        cache.path(),
+        &proxy.url(),
+        &[
+            "get",
+            "example.com/pseudo@v1.2.4-0.20191109021931-daa7c04131f5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read(work.path().join("go.sum")).unwrap();
+    let sum = GoSum::parse("go.sum", &raw).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sum.to_bytes()),
+        String::from_utf8_lossy(&raw)
+    );
+    let mut zip_lines = 0;
+    for (m, v, h) in sum.lines() {
+        if let Some(v) = v.strip_suffix("/go.mod") {
+            let c = cs.iter().find(|c| c.module == m && c.version == v).unwrap();
+            assert_eq!(hash_gomod(&c.gomod), h, "{m} {v}/go.mod");
+        } else {
+            let idx = args.iter().position(|a| *a == format!("{m}@{v}")).unwrap();
+            assert_eq!(hash_zip_file(&zips[idx]).unwrap(), h, "{m} {v}");
+            zip_lines += 1;
+        }
+    }
+    assert!(
+        zip_lines >= 2,
+        "go.sum had {zip_lines} zip lines:\n{}",
+        String::from_utf8_lossy(&raw)
+    );
 }

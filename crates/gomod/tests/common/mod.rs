@@ -126,3 +126,29 @@ pub fn field<'a>(o: &'a serde_json::Value, k: &str) -> &'a str {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Runs `go args...` in `dir` hermetically against `proxy`, with caches under `cache`.
+pub fn run_go_in(dir: &Path, cache: &Path, proxy: &str, args: &[&str]) -> std::process::Output {
+    Command::new(go_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cache)
+        .env("GOPROXY", proxy)
+        .env("GOSUMDB", "off")
+        .env("GONOSUMDB", "*")
+        .env("GOPRIVATE", "")
+        .env("GONOPROXY", "")
+        .env("GOINSECURE", "")
+        .env("GOFLAGS", "-modcacherw")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOENV", "off")
+        .env("GOWORK", "off")
+        .env("GO111MODULE", "on")
+        .env("GOMODCACHE", cache.join("gomodcache"))
+        .env("GOPATH", cache.join("gopath"))
+        .env("GOCACHE", cache.join("gocache"))
+        .output()
+        .expect("running go")
+}
