@@ -483,3 +483,43 @@ impl Hasher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_json_names_digests_and_times_readably() {
+        let b = BlobRef {
+            digest: Digest::of(b"x"),
+            size: 1,
+        };
+        let rec = Record {
+            zip: None,
+            gomod: b,
+            info: b,
+            zip_h1: None,
+            gomod_h1: "h1:abc=".into(),
+            verified_by: "sum.golang.org".into(),
+            fetched_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.contains(&format!("\"digest\":\"sha256:{}\"", Digest::of(b"x").hex())));
+        assert!(
+            json.contains("\"fetched_at\":\"2023-11-14T22:13:20Z\""),
+            "{json}"
+        );
+        let back: Record = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn digest_parse_rejects_bad_input() {
+        let d = Digest::of(b"y");
+        assert_eq!(Digest::parse(&d.hex()).unwrap(), d);
+        assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
+        assert!(Digest::parse(&d.hex().to_uppercase()).is_err());
+        assert!(Digest::parse("abc").is_err());
+        assert!(Digest::parse(&"g".repeat(64)).is_err());
+    }
+}

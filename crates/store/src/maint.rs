@@ -162,9 +162,8 @@ pub struct GcOptions {
     /// Remove records not used (served, or fetched if never served) for this long.
     pub max_unused: Option<Duration>,
     /// Remove every record whose module matches one of these GOPRIVATE-style
-    /// patterns (`example.com/private`, `*.corp.example.com`): a pattern
-    /// matches a module path equal to, or a path prefix of, it, and each
-    /// element may use `*` and `?`.
+    /// pattern lists (`example.com/private`, `*.corp.example.com,other.org`),
+    /// with Go's `module.MatchPrefixPatterns` rules (see [`module_matches`]).
     pub modules: Vec<String>,
     /// Blobs no record needs are removed only once this old, so a blob whose
     /// record is still being written is not taken.
@@ -210,26 +209,10 @@ pub struct GcReport {
     pub unreadable_records: Vec<String>,
 }
 
-/// Whether a GOPRIVATE-style `pattern` matches `module` (or a prefix of it).
-pub fn module_matches(pattern: &str, module: &str) -> bool {
-    let pat: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
-    let m: Vec<&str> = module.split('/').collect();
-    if pattern.is_empty() || pat.len() > m.len() {
-        return false;
-    }
-    pat.iter()
-        .zip(&m)
-        .all(|(p, e)| glob(p.as_bytes(), e.as_bytes()))
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
-        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-        _ => false,
-    }
+/// Whether a GOPRIVATE-style pattern list (comma-separated globs, Go's
+/// `module.MatchPrefixPatterns`) matches `module` or a path prefix of it.
+pub fn module_matches(patterns: &str, module: &str) -> bool {
+    gomod::pattern::match_prefix_patterns(patterns, module)
 }
 
 /// Removes records by module pattern, by age and by size budget (in that

@@ -274,9 +274,14 @@ impl ObjectStoreBackend {
         }
     }
 
+    /// Create-only PUT; returns false if the object existed.
     async fn put_create(&self, p: &Path, body: Bytes) -> Result<bool> {
+        self.put_mode(p, body, PutMode::Create).await
+    }
+
+    async fn put_mode(&self, p: &Path, body: Bytes, mode: PutMode) -> Result<bool> {
         let opts = PutOptions {
-            mode: PutMode::Create,
+            mode,
             ..Default::default()
         };
         match self.s().put_opts(p, body.into(), opts).await {
@@ -317,13 +322,12 @@ impl ObjectStoreBackend {
     /// Uploads a local file whose digest is `r`.
     async fn put_file_known(&self, path: &FsPath, r: BlobRef) -> Result<BlobRef> {
         let key = self.path(&keys::blob(&r.digest));
-        if self
-            .stat_blob(&r.digest)
-            .await?
-            .is_some_and(|b| b.size == r.size)
-        {
-            return Ok(r);
-        }
+        let mode = match self.stat_blob(&r.digest).await? {
+            Some(b) if b.size == r.size => return Ok(r),
+            // A wrong-sized copy can only be damage: replace it.
+            Some(_) => PutMode::Overwrite,
+            None => PutMode::Create,
+        };
         let changed = || Error::Io {
             path: path.to_path_buf(),
             source: io::Error::other("file changed while it was being stored"),
@@ -335,7 +339,7 @@ impl ObjectStoreBackend {
             if Digest::of(&b) != r.digest || b.len() as u64 != r.size {
                 return Err(changed());
             }
-            self.put_create(&key, b.into()).await?;
+            self.put_mode(&key, b.into(), mode).await?;
             return Ok(r);
         }
         let upload = self
@@ -400,14 +404,13 @@ impl Store for ObjectStoreBackend {
                     h.update(&b);
                     h.finish()
                 };
-                let present = self
-                    .stat_blob(&r.digest)
-                    .await?
-                    .is_some_and(|x| x.size == r.size);
-                if !present {
-                    self.put_create(&self.path(&keys::blob(&r.digest)), b)
-                        .await?;
-                }
+                let mode = match self.stat_blob(&r.digest).await? {
+                    Some(x) if x.size == r.size => return Ok(r),
+                    Some(_) => PutMode::Overwrite,
+                    None => PutMode::Create,
+                };
+                self.put_mode(&self.path(&keys::blob(&r.digest)), b, mode)
+                    .await?;
                 Ok(r)
             }
             BlobSource::File(path) => {
