@@ -155,7 +155,11 @@ impl Finding {
 
     /// `module@version`, when both are known.
     pub fn id(&self) -> Option<String> {
-        Some(format!("{}@{}", self.module.as_ref()?, self.version.as_ref()?))
+        Some(format!(
+            "{}@{}",
+            self.module.as_ref()?,
+            self.version.as_ref()?
+        ))
     }
 }
 
@@ -264,10 +268,7 @@ impl Entry {
         Some(Entry {
             module: module.to_string(),
             version: version.to_string(),
-            vdir: modcache
-                .join("cache/download")
-                .join(&esc_mod)
-                .join("@v"),
+            vdir: modcache.join("cache/download").join(&esc_mod).join("@v"),
             dir: modcache.join(format!("{esc_mod}@{esc_version}")),
             esc_version,
         })
@@ -917,8 +918,12 @@ fn sumdb_cache_shape(rel: &str, data: &[u8]) -> Option<String> {
         let id_ok = lines
             .next()
             .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
-        let rec1 = lines.next().map(|l| l.split(' ').count() == 3 && l.contains(" h1:"));
-        let rec2 = lines.next().map(|l| l.split(' ').count() == 3 && l.contains("/go.mod h1:"));
+        let rec1 = lines
+            .next()
+            .map(|l| l.split(' ').count() == 3 && l.contains(" h1:"));
+        let rec2 = lines
+            .next()
+            .map(|l| l.split(' ').count() == 3 && l.contains("/go.mod h1:"));
         if !id_ok || rec1 != Some(true) || rec2 != Some(true) {
             return Some("not a lookup record (id, zip hash and go.mod hash lines)".into());
         }
@@ -1029,7 +1034,10 @@ mod tests {
     #[test]
     fn lookup_shape() {
         let good = b"12\nexample.com/m v1.0.0 h1:a=\nexample.com/m v1.0.0/go.mod h1:b=\n\ngo.sum database tree\n13\nxx=\n\n\xe2\x80\x94 s sig\n";
-        assert_eq!(sumdb_cache_shape("s/lookup/example.com/m@v1.0.0", good), None);
+        assert_eq!(
+            sumdb_cache_shape("s/lookup/example.com/m@v1.0.0", good),
+            None
+        );
         assert!(sumdb_cache_shape("s/lookup/example.com/m@v1.0.0", b"garbage").is_some());
     }
 

@@ -103,7 +103,9 @@ fn measure(e: Entry) -> Sized {
 }
 
 fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Runs a clean.
@@ -269,7 +271,11 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" | "" => 86400,
         "w" => 7 * 86400,
-        u => return Err(format!("invalid age {s:?}: unknown unit {u:?} (s, m, h, d, w)")),
+        u => {
+            return Err(format!(
+                "invalid age {s:?}: unknown unit {u:?} (s, m, h, d, w)"
+            ));
+        }
     };
     Ok(Duration::from_secs(n * mult))
 }

@@ -106,7 +106,9 @@ impl GoEnv {
 
     /// GOMODCACHE.
     pub fn modcache(&self) -> Option<PathBuf> {
-        Some(self.get("GOMODCACHE")).filter(|s| !s.is_empty()).map(PathBuf::from)
+        Some(self.get("GOMODCACHE"))
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
     }
 
     /// `$GOPATH/pkg/sumdb` (first GOPATH entry), where `<name>/latest` lives.
@@ -240,7 +242,11 @@ pub fn diagnose(env: &GoEnv) -> Vec<EnvFinding> {
         }
         let p = gomod::pattern::Patterns::parse(v);
         for bad in p.invalid() {
-            out.push(f(Level::Error, var, format!("invalid pattern {bad:?} in {var}")));
+            out.push(f(
+                Level::Error,
+                var,
+                format!("invalid pattern {bad:?} in {var}"),
+            ));
         }
         if p.matches_everything() {
             let what = match var {
@@ -290,13 +296,13 @@ fn diagnose_toolchain(env: &GoEnv, out: &mut Vec<EnvFinding>) {
     let valid_name = |n: &str| {
         n == "local" || n == "auto" || n == "path" || n.starts_with("go1") || n.contains("-go1")
     };
-    if !tc.is_empty()
-        && (!valid_name(name) || mode.is_some_and(|m| m != "auto" && m != "path"))
-    {
+    if !tc.is_empty() && (!valid_name(name) || mode.is_some_and(|m| m != "auto" && m != "path")) {
         out.push(f(
             Level::Error,
             "GOTOOLCHAIN",
-            format!("invalid GOTOOLCHAIN {tc:?}: want local, auto, path, or goX.Y[.Z][+auto|+path]"),
+            format!(
+                "invalid GOTOOLCHAIN {tc:?}: want local, auto, path, or goX.Y[.Z][+auto|+path]"
+            ),
         ));
         return;
     }
@@ -341,7 +347,10 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> GoEnv {
         GoEnv {
             source: EnvSource::Process,
-            vars: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -364,7 +373,10 @@ mod tests {
 
     #[test]
     fn loopback_http_and_defaults_are_fine() {
-        let e = env(&[("GOPROXY", "http://127.0.0.1:3000"), ("GOTOOLCHAIN", "local")]);
+        let e = env(&[
+            ("GOPROXY", "http://127.0.0.1:3000"),
+            ("GOTOOLCHAIN", "local"),
+        ]);
         assert!(diagnose(&e).is_empty(), "{:#?}", diagnose(&e));
         let e = env(&[("GOPROXY", "direct")]);
         assert_eq!(diagnose(&e)[0].level, Level::Warning);

@@ -175,7 +175,9 @@ pub(crate) fn tree_size(path: &Path) -> u64 {
         return meta.len();
     }
     let Ok(rd) = fs::read_dir(path) else { return 0 };
-    rd.filter_map(Result::ok).map(|e| tree_size(&e.path())).sum()
+    rd.filter_map(Result::ok)
+        .map(|e| tree_size(&e.path()))
+        .sum()
 }
 
 /// The later of a path's access and modification times, if it exists.

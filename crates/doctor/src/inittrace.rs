@@ -64,7 +64,10 @@ pub fn parse(text: &str, top: usize) -> InitReport {
     let mut runs: Vec<Vec<Init>> = Vec::new();
     let mut last_at = f64::INFINITY;
     for init in text.lines().filter_map(parse_line) {
-        if runs.is_empty() || init.package == "internal/bytealg" || init.at_ms < last_at - 1e-9 && init.at_ms < 0.5 * last_at {
+        if runs.is_empty()
+            || init.package == "internal/bytealg"
+            || init.at_ms < last_at - 1e-9 && init.at_ms < 0.5 * last_at
+        {
             runs.push(Vec::new());
         }
         last_at = init.at_ms;
@@ -80,10 +83,19 @@ pub fn parse(text: &str, top: usize) -> InitReport {
     let skipped_processes = processes - kept.len();
     let all: Vec<Init> = kept.into_iter().flatten().collect();
     let mut by_time = all.clone();
-    by_time.sort_by(|a, b| b.clock_ms.total_cmp(&a.clock_ms).then(a.package.cmp(&b.package)));
+    by_time.sort_by(|a, b| {
+        b.clock_ms
+            .total_cmp(&a.clock_ms)
+            .then(a.package.cmp(&b.package))
+    });
     by_time.truncate(top);
     let mut by_allocs = all.clone();
-    by_allocs.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.allocs.cmp(&a.allocs)).then(a.package.cmp(&b.package)));
+    by_allocs.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.allocs.cmp(&a.allocs))
+            .then(a.package.cmp(&b.package))
+    });
     by_allocs.truncate(top);
     InitReport {
         processes,
@@ -102,7 +114,8 @@ mod tests {
 
     #[test]
     fn line() {
-        let i = parse_line("init internal/platform @0.70 ms, 0.13 ms clock, 2776 bytes, 4 allocs").unwrap();
+        let i = parse_line("init internal/platform @0.70 ms, 0.13 ms clock, 2776 bytes, 4 allocs")
+            .unwrap();
         assert_eq!(i.package, "internal/platform");
         assert_eq!(i.clock_ms, 0.13);
         assert_eq!(i.bytes, 2776);

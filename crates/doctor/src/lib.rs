@@ -23,6 +23,7 @@ mod fsutil;
 pub mod gosum;
 pub mod inittrace;
 pub mod probe;
+pub mod render;
 pub mod repair;
 pub mod retry;
 pub mod runner;

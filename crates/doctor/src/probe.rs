@@ -54,7 +54,10 @@ fn verdict_of(err: &reqwest::Error) -> (Verdict, String) {
     let low = chain.to_ascii_lowercase();
     let v = if err.is_timeout() || low.contains("timed out") {
         Verdict::Timeout
-    } else if low.contains("dns error") || low.contains("failed to lookup") || low.contains("name or service not known") {
+    } else if low.contains("dns error")
+        || low.contains("failed to lookup")
+        || low.contains("name or service not known")
+    {
         Verdict::Dns
     } else if low.contains("connection refused") {
         Verdict::Refused
@@ -163,7 +166,10 @@ pub async fn probe_all(
                     sumdb_via_proxy = true;
                 }
                 Some(404 | 410) => {
-                    p.detail = format!("{}; reachable, does not proxy the checksum database", p.detail);
+                    p.detail = format!(
+                        "{}; reachable, does not proxy the checksum database",
+                        p.detail
+                    );
                 }
                 _ => {}
             }
@@ -177,7 +183,15 @@ pub async fn probe_all(
             Some(u) => u.as_str().trim_end_matches('/').to_string(),
             None => format!("https://{name}"),
         };
-        out.push(get(&http, "GOSUMDB direct".into(), format!("{base}/latest"), &[200]).await);
+        out.push(
+            get(
+                &http,
+                "GOSUMDB direct".into(),
+                format!("{base}/latest"),
+                &[200],
+            )
+            .await,
+        );
     }
     out
 }

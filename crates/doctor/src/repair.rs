@@ -196,7 +196,8 @@ pub fn remove_broken(
             if fs::symlink_metadata(&p).is_err() {
                 continue;
             }
-            out.actions.push(remove_action(root, &p, Some(&id), &why.join(", ")));
+            out.actions
+                .push(remove_action(root, &p, Some(&id), &why.join(", ")));
         }
         if needs != Needs::default() {
             refetch.push((e, needs));
@@ -211,8 +212,12 @@ pub fn remove_broken(
         } else {
             root.clone()
         };
-        out.actions
-            .push(remove_action(&base, &f.path, f.id().as_deref(), f.kind.as_str()));
+        out.actions.push(remove_action(
+            &base,
+            &f.path,
+            f.id().as_deref(),
+            f.kind.as_str(),
+        ));
         reporter.advance(1);
     }
     reporter.finish();
@@ -313,19 +318,16 @@ pub async fn refetch(
         idle_read_timeout: cfg.timeout,
         ..upstream::ClientConfig::default()
     };
-    let list = match upstream::UpstreamList::new(
-        entries,
-        client_cfg,
-        Arc::new(upstream::NoObserver),
-    ) {
-        Ok(l) => l,
-        Err(err) => {
-            for (e, _) in todo {
-                actions.push(fail(e, err.to_string()));
+    let list =
+        match upstream::UpstreamList::new(entries, client_cfg, Arc::new(upstream::NoObserver)) {
+            Ok(l) => l,
+            Err(err) => {
+                for (e, _) in todo {
+                    actions.push(fail(e, err.to_string()));
+                }
+                return actions;
             }
-            return actions;
-        }
-    };
+        };
     let sumdb = SumdbAccess::new(cfg);
     reporter.start("refetching", todo.len() as u64);
     for (e, needs) in todo {
@@ -521,7 +523,8 @@ fn write_entry(
         tmp.as_file().sync_all().map_err(ioe(tmp.path()))?;
         let zh = e.file("ziphash");
         write_atomic(&zh, h1.as_bytes()).map_err(ioe(&zh))?;
-        tmp.persist(&p).map_err(|x| format!("writing {}: {}", p.display(), x.error))?;
+        tmp.persist(&p)
+            .map_err(|x| format!("writing {}: {}", p.display(), x.error))?;
         actions.push(done(p, z.len()));
     }
     Ok(actions)
@@ -659,7 +662,11 @@ impl SumdbAccess {
     }
 
     /// `Ok(None)` when go would not consult the database for this module.
-    async fn lookup(&self, module: &str, version: &str) -> Result<Option<(String, String)>, String> {
+    async fn lookup(
+        &self,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<(String, String)>, String> {
         if matches!(self.spec, gomod::goenv::SumdbSpec::Off) || self.nosumdb.matches(module) {
             return Ok(None);
         }

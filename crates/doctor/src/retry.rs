@@ -183,7 +183,9 @@ mod tests {
             Some(("example.com/m".into(), "v1.0.0".into()))
         );
         assert_eq!(
-            module_version_in("go: example.com/a@v1.2.0: read /h/go/pkg/mod/cache/download/example.com/!a/@v/v1.2.0.zip: zip: not a valid zip file"),
+            module_version_in(
+                "go: example.com/a@v1.2.0: read /h/go/pkg/mod/cache/download/example.com/!a/@v/v1.2.0.zip: zip: not a valid zip file"
+            ),
             Some(("example.com/a".into(), "v1.2.0".into()))
         );
     }

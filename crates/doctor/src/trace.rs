@@ -173,7 +173,10 @@ pub fn parse(log: &str, wall_seconds: Option<f64>) -> TraceReport {
         let line = raw.trim_end();
         if let Some(rest) = line.strip_prefix("# get ") {
             match rest.split_once(' ') {
-                None => pending.entry(rest.to_string()).or_default().push_back(i + 1),
+                None => pending
+                    .entry(rest.to_string())
+                    .or_default()
+                    .push_back(i + 1),
                 Some((url, result)) => {
                     let url = url.strip_suffix(':').unwrap_or(url).to_string();
                     let start = pending.get_mut(&url).and_then(VecDeque::pop_front);
@@ -217,7 +220,12 @@ pub fn parse(log: &str, wall_seconds: Option<f64>) -> TraceReport {
         .collect();
     unfinished.sort();
     done.sort_by_key(|r| r.line);
-    build_report(done, unfinished.into_iter().map(|x| x.1).collect(), vcs, wall_seconds)
+    build_report(
+        done,
+        unfinished.into_iter().map(|x| x.1).collect(),
+        vcs,
+        wall_seconds,
+    )
 }
 
 fn build_report(
@@ -253,7 +261,11 @@ fn build_report(
     hosts.sort_by(|a, b| b.total.total_cmp(&a.total).then(a.host.cmp(&b.host)));
     let mut modules: Vec<(String, usize)> = by_module.into_iter().collect();
     modules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut slowest: Vec<Request> = done.iter().filter(|r| r.seconds.is_some()).cloned().collect();
+    let mut slowest: Vec<Request> = done
+        .iter()
+        .filter(|r| r.seconds.is_some())
+        .cloned()
+        .collect();
     slowest.sort_by(|a, b| {
         b.seconds
             .unwrap_or(0.0)

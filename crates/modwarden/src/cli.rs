@@ -21,6 +21,123 @@ pub enum Command {
     /// Module zip tools.
     #[command(subcommand)]
     Zip(ZipCommand),
+    /// Diagnose the Go environment, the network path to GOPROXY and GOSUMDB, and the module cache; `--fix` repairs exactly the broken entries.
+    Doctor(DoctorArgs),
+    /// Remove module versions from GOMODCACHE by pattern, version, age, size budget (LRU), toolchains, or all.
+    Clean(CleanArgs),
+    /// Run a go command, retrying network failures with backoff and repairing broken cache entries.
+    Retry(RetryArgs),
+    /// Run a go command with -x (or read a log) and report where the time went.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Remove the broken entries found (healthy entries are never touched).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: download the removed entries again through GOPROXY, verified against go.sum or the checksum database.
+    #[arg(long, requires = "fix")]
+    pub refetch: bool,
+    /// Only scan the module cache (no environment checks, no network probes).
+    #[arg(long)]
+    pub cache_only: bool,
+    /// Skip the network probes.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// The module cache to scan [default: go env GOMODCACHE].
+    #[arg(long, value_name = "DIR")]
+    pub modcache: Option<PathBuf>,
+    /// The go.sum to compare with [default: the current module's].
+    #[arg(long, value_name = "FILE")]
+    pub gosum: Option<PathBuf>,
+    /// Timeout of each network probe and refetch request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub timeout: u64,
+    /// How long to wait for a running go command's per-version lock, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub lock_wait: u64,
+    /// Run the command after `--` twice: as is, then with empty GOMODCACHE, GOPATH and GOCACHE, to tell a broken cache from a broken network.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The go command for --sandbox.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only modules matching these patterns (GOPRIVATE syntax: comma-separated globs of path prefixes).
+    #[arg(long, value_name = "PATTERNS")]
+    pub module: Option<String>,
+    /// Only this version.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Only entries not used for this long (e.g. 30d, 12h, 2w). Last use = latest atime/mtime of the .mod, .zip, .info and extracted dir.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Remove least recently used entries until the cache fits (e.g. 5G, 500M).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Only downloaded toolchains (golang.org/toolchain).
+    #[arg(long)]
+    pub toolchains: bool,
+    /// Everything, like `go clean -modcache` (read-only trees included).
+    #[arg(long, conflicts_with_all = ["module", "version", "older_than", "max_size", "toolchains"])]
+    pub all: bool,
+    /// List what would be removed and how many bytes; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The module cache [default: go env GOMODCACHE].
+    #[arg(long, value_name = "DIR")]
+    pub modcache: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Attempts in all, the first run included.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub attempts: u32,
+    /// Delay before the first retry in milliseconds; doubles each retry.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub initial_delay_ms: u64,
+    /// Longest delay between attempts in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30000)]
+    pub max_delay_ms: u64,
+    /// Print the report as JSON (on stdout, after the command's own output).
+    #[arg(long)]
+    pub json: bool,
+    /// The module cache for repairs [default: go env GOMODCACHE].
+    #[arg(long, value_name = "DIR")]
+    pub modcache: Option<PathBuf>,
+    /// The go command to run.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Read a recorded `-x` (or inittrace) log instead of running a command.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub log: Option<PathBuf>,
+    /// Analyse `GODEBUG=inittrace=1` output instead of `-x`.
+    #[arg(long)]
+    pub inittrace: bool,
+    /// How many entries each ranking shows.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The go command to run.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,12 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, ZipCommand};
 
+mod clean;
+mod doctor;
+mod retry;
 mod serve;
 mod sum;
+mod trace;
 mod zip_check;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -13,5 +17,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(*args),
         Command::Sum(args) => sum::run(args),
         Command::Zip(ZipCommand::Check(args)) => zip_check::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Retry(args) => retry::run(args),
+        Command::Trace(args) => trace::run(args),
     }
 }
