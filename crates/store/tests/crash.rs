@@ -62,12 +62,14 @@ async fn sigkill_at_random_moments_leaves_no_partial_blob_or_record() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         assert_eq!(lines.next().unwrap().unwrap(), "ready", "round {round}");
-        // Kill after a random number of finished versions: the writer is then
-        // somewhere inside the next one.
-        let k = rng.gen_range(0..12);
+        // Kill at a random moment: once the writer has begun a random number
+        // of versions, plus a random fraction of a millisecond or two (the
+        // kill moment is the point of the test, not something it times).
+        let k = rng.gen_range(1..12);
         for _ in 0..k {
             lines.next().unwrap().unwrap();
         }
+        std::thread::sleep(std::time::Duration::from_micros(rng.gen_range(0..2000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let staged = std::fs::read_dir(root.join("tmp"))

@@ -2,7 +2,7 @@
 //!
 //! `store-crash-writer loop <root> <seed>`: writes blobs, records and
 //! documents into the local store at `root` forever, printing `ready` once
-//! open and then one line per finished version, until killed.
+//! open and then `start <n>` as each version's write begins, until killed.
 //!
 //! `store-crash-writer same <root> <go-file>`: waits for `go-file` to exist,
 //! then writes the same 20 versions every run (same bytes, same records) and
@@ -68,7 +68,7 @@ async fn run_loop(root: &Path, seed: u64) -> Res<()> {
         let len = if rng.gen_ratio(1, 10) {
             rng.gen_range(1 << 20..3 << 20)
         } else {
-            rng.gen_range(0..200_000)
+            rng.gen_range(0..400_000)
         };
         let bytes = data(seed * 1_000_000 + i, len);
         let src = match i % 3 {
@@ -82,6 +82,10 @@ async fn run_loop(root: &Path, seed: u64) -> Res<()> {
         };
         let module = format!("example.com/crash{}", i % 7);
         let version = format!("v1.{seed}.{i}");
+        // Announce the write only once its bytes are ready, so a kill that
+        // follows this line lands inside the store's work.
+        writeln!(out, "start {i}")?;
+        out.flush()?;
         write_version(&s, &module, &version, src, OffsetDateTime::now_utc()).await?;
         s.put_doc(
             &DocKey::List(module.clone()),
@@ -89,8 +93,6 @@ async fn run_loop(root: &Path, seed: u64) -> Res<()> {
             OffsetDateTime::now_utc(),
         )
         .await?;
-        writeln!(out, "{i}")?;
-        out.flush()?;
     }
     Ok(())
 }
