@@ -491,3 +491,36 @@ fn server_tiles_are_prefixes_and_paths_parse() {
     let t = Tile::from_path("tile/8/0/001.p/7").unwrap();
     assert_eq!(db.tile(&t).unwrap(), part);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_while_the_tree_grows() {
+    let (db, vkey) = filled(800);
+    let t = Mem::new(db);
+    let c = Arc::new(Client::new(&vkey, t.clone(), None).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..64usize {
+        let c = c.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 8 == 0 {
+                // The database grows under the readers.
+                t.db.lock()
+                    .unwrap()
+                    .add(&format!("example.com/new{i}"), "v1.0.0", "h1:n=", "h1:n=")
+                    .unwrap();
+            }
+            let k = (i * 37) % 800;
+            let r = c
+                .lookup(&format!("example.com/m{k}"), "v1.0.0")
+                .await
+                .unwrap();
+            assert_eq!(r.zip_h1, format!("h1:zip{k}="));
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(c.latest_tree().n >= 800);
+    c.refresh_latest().await.unwrap();
+    assert_eq!(c.latest_tree().n, 808);
+}
