@@ -32,7 +32,7 @@ impl std::fmt::Debug for AccessTracker {
     }
 }
 
-fn table_key(k: &RecordKey) -> String {
+pub(crate) fn table_key(k: &RecordKey) -> String {
     format!("{}@{}", k.module, k.version)
 }
 

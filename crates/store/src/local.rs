@@ -53,14 +53,14 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # For information about cache directory tags see https://bford.info/cachedir/\n";
 
 const COPY_BUF: usize = 1 << 20;
-const STREAM_CHUNK: usize = 64 << 10;
+const STREAM_CHUNK: usize = 32 << 10;
 
 /// Options for [`LocalStore::open_with`].
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct LocalOptions {
-    /// Test hook: fail blob writes with "no space left" once this many bytes
-    /// have been staged by one put. For machines where a tiny filesystem
+    /// Test hook: fail a write with "no space left" once it has staged more
+    /// than this many bytes. For machines where a tiny filesystem
     /// cannot be mounted.
     #[doc(hidden)]
     pub inject_no_space_after: Option<u64>,
@@ -242,11 +242,16 @@ fn clean_staging(tmp: &Path) -> Result<()> {
                     .trim_end_matches(".locking")
                     .trim_end_matches(".lock")
                     .to_string();
+                // Another process opening the store may be removing the same
+                // leftovers right now: NotFound is fine.
                 let dir = tmp.join(&stem);
-                if dir.exists() {
-                    fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+                for r in [fs::remove_dir_all(&dir), fs::remove_file(&path)] {
+                    match r {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&path, e)),
+                    }
                 }
-                fs::remove_file(&path).map_err(io_err(&path))?;
             }
         } else {
             let lock = tmp.join(format!("{name}.lock"));

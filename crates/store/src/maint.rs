@@ -335,6 +335,17 @@ pub async fn gc(store: &dyn Store, opts: &GcOptions, reporter: &dyn Reporter) ->
             store.delete_record(k).await?;
             reporter.advance(1);
         }
+        if !remove.is_empty() {
+            // Forget the access times of removed records.
+            let mut table = crate::access::load_table(store).await?;
+            let before = table.len();
+            for k in &remove {
+                table.remove(&crate::access::table_key(k));
+            }
+            if table.len() != before {
+                crate::access::save_table(store, &table).await?;
+            }
+        }
     }
     reporter.finish();
 

@@ -470,6 +470,12 @@ pub async fn gc_keeps_size_budget_in_lru_order(h: Harness) {
     assert_eq!(after.blob_bytes, r.bytes_after);
     assert_eq!(after.records, 3);
     assert_records_complete(s).await;
+    let access = store::access::load(s).await.unwrap();
+    assert!(
+        !access.contains_key(&keys[3]),
+        "access time of a removed record kept"
+    );
+    assert!(access.contains_key(&keys[2]));
     // The shared go.mod blob is still there for the survivors.
     for i in [1, 4, 2] {
         assert!(s.get_record(&keys[i]).await.unwrap().is_some());
