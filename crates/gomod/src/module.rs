@@ -466,7 +466,9 @@ pub fn unescape_path(escaped: &str) -> Result<String, PathError> {
 
 /// The case-escaped form of a version (`module.EscapeVersion`). Versions may
 /// be non-semver (a branch or commit query) but must be a valid file-name
-/// element without `!`, and, since escaping is ASCII-only, ASCII.
+/// element without `!`, and, since escaping is ASCII-only, ASCII. (Go
+/// reports a non-ASCII letter here as "internal error: inconsistency in
+/// EscapePath"; we report it as a disallowed version string.)
 pub fn escape_version(v: &str) -> Result<String, PathError> {
     let disallowed = || VersionError::new(v, false, VersionErrorReason::Disallowed);
     if check_elem(v, PathKind::File).is_err() || v.contains('!') {

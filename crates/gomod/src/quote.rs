@@ -25,10 +25,7 @@ fn escape_into(out: &mut String, c: char, quote: char) {
             }
         }
         c => {
-            // Rust's notion of "printable" (escape_debug leaves it alone) is
-            // close to Go's unicode.IsPrint; it differs only for rare
-            // characters, which never occur in valid module paths.
-            let printable = c.escape_debug().next() == Some(c) && !c.is_whitespace();
+            let printable = is_go_print(c);
             if printable {
                 out.push(c);
             } else if (c as u32) < 0x10000 {
@@ -38,6 +35,24 @@ fn escape_into(out: &mut String, c: char, quote: char) {
             }
         }
     }
+}
+
+/// Go's `unicode.IsPrint` for non-ASCII: letters, marks, numbers,
+/// punctuation and symbols (categories L, M, N, P, S); no spaces, controls,
+/// format characters or unassigned code points.
+fn is_go_print(c: char) -> bool {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    !matches!(
+        get_general_category(c),
+        G::SpaceSeparator
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::Control
+            | G::Format
+            | G::Surrogate
+            | G::PrivateUse
+            | G::Unassigned
+    )
 }
 
 /// `s` in double quotes with Go's escapes, like `fmt.Sprintf("%q", s)`.
@@ -70,6 +85,9 @@ mod tests {
         assert_eq!(go_quote("\0\n"), r#""\x00\n""#);
         assert_eq!(go_quote("испытание"), "\"испытание\"");
         assert_eq!(go_quote("\u{a0}"), r#""\u00a0""#);
+        // Combining marks print as themselves, as in Go.
+        assert_eq!(go_quote("x\u{36a}."), "\"x\u{36a}.\"");
+        assert_eq!(go_quote("\u{200b}\u{e000}"), r#""\u200b\ue000""#);
         assert_eq!(go_quote_rune('\''), r"'\''");
         assert_eq!(go_quote_rune('"'), "'\"'");
         assert_eq!(go_quote_rune('☺'), "'☺'");

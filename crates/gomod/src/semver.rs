@@ -579,9 +579,7 @@ pub fn pseudo_version_base(v: &str) -> Result<String, VersionError> {
                 .ok_or_else(|| err(VersionErrorReason::PseudoSyntax))?;
             let patch = dec_decimal(&base[i + 1..]);
             if patch.is_empty() {
-                return Err(err(VersionErrorReason::NegativePatch(format!(
-                    "{base}{pre}"
-                ))));
+                return Err(err(VersionErrorReason::NegativePatch(base.to_string())));
             }
             Ok(format!("{}{patch}{build}", &base[..i + 1]))
         }
@@ -1123,7 +1121,7 @@ mod tests {
             pseudo_version_base("v1.0.0-0.20060102150405-hash")
                 .unwrap_err()
                 .to_string(),
-            r#"pseudo-version "v1.0.0-0.20060102150405-hash" invalid: version before v1.0.0-0 would have negative patch number"#
+            r#"pseudo-version "v1.0.0-0.20060102150405-hash" invalid: version before v1.0.0 would have negative patch number"#
         );
     }
 
