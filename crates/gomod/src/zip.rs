@@ -1087,7 +1087,18 @@ fn check_zip_inner<R: Read + Seek>(
     let mut digests: Vec<Option<[u8; 32]>> = vec![None; n];
     let mut content_ok = vec![true; n];
     let mut content_violations: Vec<(usize, Violation)> = Vec::new();
+    // Bound the work: once the declared sizes pass the limit (already
+    // reported as TotalTooLarge), entries that would take the decompressed
+    // total past it are not read, so a zip bomb costs at most ~500 MiB of
+    // inflation.
+    let mut inflated: u64 = 0;
     for (i, slot) in digests.iter_mut().enumerate() {
+        let declared = z.entries()[i].uncompressed_size;
+        if total_reported && inflated.saturating_add(declared) > MAX_ZIP_FILE {
+            content_ok[i] = false;
+            continue;
+        }
+        inflated = inflated.saturating_add(declared);
         let mut h = Sha256::new();
         match z.read_entry(i, |chunk| h.update(chunk)) {
             Ok(_) => *slot = Some(h.finalize().into()),
