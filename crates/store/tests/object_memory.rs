@@ -52,3 +52,27 @@ async fn from_url_memory_and_unknown_s3_option() {
         .unwrap_err();
     assert!(e.to_string().contains("unknown S3 option"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn access_flusher_writes_once_per_interval() {
+    use std::time::Duration;
+    use store::{AccessTracker, DocKey, RecordKey, Store};
+    let os: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let be: Arc<dyn Store> = Arc::new(ObjectStoreBackend::new(os, "").await.unwrap());
+    let tracker = Arc::new(AccessTracker::new(be.clone()));
+    let task = tracker.spawn_flusher(Duration::from_secs(60));
+    tokio::task::yield_now().await; // let the flusher start its clock at t=0
+    let k = RecordKey::new("example.com/m", "v1.0.0");
+    tracker.touch(&k);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    tokio::task::yield_now().await;
+    assert!(be.get_doc(&DocKey::Access).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tracker.pending(), 0);
+    let table = store::access::load(be.as_ref()).await.unwrap();
+    assert!(table.contains_key(&k));
+    task.abort();
+}
