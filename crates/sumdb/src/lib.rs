@@ -13,14 +13,33 @@
 //! # Why our own note/tlog code
 //!
 //! We implement notes and the tiled log here instead of depending on the
-//! `signed_note`/`tlog_tiles` crates. The algorithms are small (a few hundred
-//! lines, ported in shape from golang.org/x/mod's reference), fully specified,
-//! and security critical: owning them lets every error be typed and name the
-//! offending input, lets the client fetch tiles asynchronously (Go's
-//! `TileHashReader` is synchronous; ours reports missing tiles so an async
-//! caller can fetch them in one round and retry), and keeps the dependency
-//! tree to `ed25519-dalek` and `sha2`, which we already use. Those crates
-//! pin older dependency versions and shape their APIs around Go's interfaces.
+//! `signed_note`/`tlog_tiles` crates:
+//!
+//! - Those crates target the C2SP `tlog-tiles`/`checkpoint` specifications,
+//!   whose tile layout (`tile/<L>/<N>`, `tile/entries/<N>`) is not the one
+//!   Go checksum databases serve (`tile/8/<L>/<N>`, `tile/8/data/<N>`), so
+//!   we would be adapting around them at exactly the security-critical seams.
+//! - The algorithms are small (a few hundred lines, shaped after
+//!   golang.org/x/mod's reference) and fully specified; owning them lets
+//!   every error be typed and name the offending input, as our libraries
+//!   must.
+//! - Go's `TileHashReader` is synchronous. Ours reports the tiles it is
+//!   missing ([`tlog::TlogError::TilesMissing`]) so the async client can fetch
+//!   them all at once and retry, while authentication stays in one place.
+//! - The dependency tree stays at `ed25519-dalek` and `sha2`, which the
+//!   workspace already uses.
+//!
+//! # Guarantees of the client
+//!
+//! A [`Client`] returns hashes ([`LookupResult`]) and tiles
+//! ([`Client::verified_tile`]) only after the signed tree note verified, the
+//! tree is consistent with every tree the client saw before (persisted across
+//! restarts), and the data hashes through authenticated tiles to that tree's
+//! root. A tree inconsistent with the remembered one is
+//! [`Error::Security`], carrying both signed notes and the proof. As in the
+//! go command, a server that shows an *older* tree on a different timeline
+//! cannot serve tiles that authenticate against the newer tree the client
+//! holds, so that case surfaces as [`Error::BadTile`].
 //!
 //! # Example
 //!

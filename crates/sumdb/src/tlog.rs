@@ -108,9 +108,12 @@ impl std::str::FromStr for Hash {
 }
 
 impl Hash {
+    /// The first 32 bytes of `b` (zero-padded if shorter; callers check
+    /// lengths first, this only keeps a bad length from panicking).
     fn from_slice(b: &[u8]) -> Hash {
         let mut h = [0u8; HASH_SIZE];
-        h.copy_from_slice(&b[..HASH_SIZE]);
+        let k = b.len().min(HASH_SIZE);
+        h[..k].copy_from_slice(&b[..k]);
         Hash(h)
     }
 }
