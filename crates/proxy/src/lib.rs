@@ -268,19 +268,58 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains requests in flight.
+    ///
+    /// The connection loop is hyper's own rather than `axum::serve` so that
+    /// the per-connection write buffer can be bounded: with hyper's default
+    /// (~400 KiB queued per connection) 200 slow clients of one large zip
+    /// would hold ~80 MiB of queued chunks.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let max = self.max_connections;
-        let app = routes::router(self.state);
-        let listener = listener::LimitedListener::new(listener, max);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<PeerAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        use axum::serve::Listener as _;
+        use tower::ServiceExt as _;
+
+        let router = routes::router(self.state);
+        let mut listener = listener::LimitedListener::new(listener, self.max_connections);
+        let mut builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder
+            .http1()
+            .max_buf_size(WRITE_BUFFER)
+            .timer(hyper_util::rt::TokioTimer::new());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (io, addr) = tokio::select! {
+                conn = listener.accept() => conn,
+                () = &mut shutdown => break,
+            };
+            let router = router.clone();
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(PeerAddr(addr)));
+                    router.clone().oneshot(req)
+                },
+            );
+            let conn = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     }
 }
+
+/// Bytes of response hyper may queue per connection before it stops pulling
+/// the body (hyper's minimum is 8 KiB).
+const WRITE_BUFFER: usize = 32 << 10;

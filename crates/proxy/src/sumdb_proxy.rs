@@ -241,13 +241,8 @@ impl Pipeline {
             ));
         }
         let r = db.lookup(&module, &version).await?;
-        let mut body = format!(
-            "{}\n{module} {version} {}\n{module} {version}/go.mod {}\n\n",
-            r.id, r.zip_h1, r.gomod_h1
-        )
-        .into_bytes();
-        body.extend_from_slice(&r.note);
-        let body = Bytes::from(body);
+        // The database's own bytes, passed on once proved.
+        let body = r.body;
         let _ = self.store.put_doc(&key, body.clone(), self.now()).await;
         Ok(answer(body, "miss"))
     }
