@@ -247,3 +247,36 @@ async fn rust_client_and_go_agree_over_http() {
     assert_eq!(&tile[..], &cached[..]);
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_verifies_in_a_tree_with_level_2_tiles() {
+    // 256^2 = 65,536 records fill the first level-1 tile, so proofs need a
+    // level-2 tile. The filler records need no served modules.
+    let set = FixtureSet::standard();
+    let (mut db, vkey) = TreeBuilder::generate("sumdb.modwarden.test").unwrap();
+    for i in 0..66_000 {
+        db.add(
+            &format!("example.com/bulk/b{i}"),
+            "v1.0.0",
+            "h1:bulk=",
+            "h1:bulk=",
+        )
+        .unwrap();
+    }
+    set.add_to_sumdb(&mut db);
+    let name = db.name().to_string();
+    let srv = FixtureServer::start(set.clone(), Some(db)).await;
+
+    let mut args = vec!["mod".to_string(), "download".into(), "-json".into()];
+    args.extend(set.iter().map(|mv| mv.id()));
+    let go = GoSandbox::new();
+    let out = go.run(&args, &srv.base_url(), &vkey).await;
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    let log = srv.request_log();
+    assert!(
+        log.iter()
+            .any(|p| p.starts_with(&format!("/sumdb/{name}/tile/8/2/"))),
+        "no level-2 tile requested: {log:#?}"
+    );
+    srv.stop().await;
+}
