@@ -706,6 +706,13 @@ fn check_entry(e: &Entry, opts: &ScanOptions, counters: &Counters<'_>) -> Vec<Fi
     check_mod(e, opts, &mut out);
 
     let partial = e.file("partial");
+    // The hash the extracted directory must have: the ziphash, when it
+    // agrees with the zip (or there is no zip to disagree with).
+    let trusted = match (&zip_ok, &ziphash, zip.exists()) {
+        (Some(z), Ziphash::Ok(h), true) if *h == z.h1 => Some(h.clone()),
+        (None, Ziphash::Ok(h), false) => Some(h.clone()),
+        _ => None,
+    };
     if partial.exists() {
         out.push(Finding::problem(
             Kind::PartialExtraction,
@@ -721,8 +728,45 @@ fn check_entry(e: &Entry, opts: &ScanOptions, counters: &Counters<'_>) -> Vec<Fi
             ),
         ));
     } else if e.dir.is_dir() {
-        match &ziphash {
-            Ziphash::Missing if !zip.exists() => out.push(Finding::problem(
+        if let Some(h) = trusted {
+            counters.dirs.fetch_add(1, Ordering::Relaxed);
+            counters
+                .bytes
+                .fetch_add(crate::fsutil::tree_size(&e.dir), Ordering::Relaxed);
+            match gomod::dirhash::hash_dir(&e.dir, &e.id()) {
+                Ok(d) if d == h => {}
+                Ok(d) => {
+                    let dir_entries = zip_ok.as_ref().is_some_and(|z| z.has_dir_entries);
+                    let mut f = Finding::problem(
+                        Kind::DirModified,
+                        Some(e),
+                        &e.dir,
+                        format!(
+                            "{} {}: dir has been modified (dir hashes to {d}, ziphash says {h})",
+                            e.module, e.version
+                        ),
+                    );
+                    if dir_entries {
+                        // PROTOCOL.md §8: the zip's h1 counts directory
+                        // entries, the directory's h1 cannot.
+                        f.severity = Severity::Note;
+                        f.detail.push_str(
+                            "; the zip has directory entries, which the zip's hash counts \
+                             and a directory's cannot: go mod verify reports this too, \
+                             the cache is not at fault",
+                        );
+                    }
+                    out.push(f);
+                }
+                Err(err) => out.push(Finding::problem(
+                    Kind::DirModified,
+                    Some(e),
+                    &e.dir,
+                    format!("{}: cannot hash the extracted directory: {err}", e.id()),
+                )),
+            }
+        } else if !zip.exists() && matches!(ziphash, Ziphash::Missing) {
+            out.push(Finding::problem(
                 Kind::DirWithoutZiphash,
                 Some(e),
                 &e.dir,
@@ -730,46 +774,7 @@ fn check_entry(e: &Entry, opts: &ScanOptions, counters: &Counters<'_>) -> Vec<Fi
                     "{}: extracted directory has no zip and no ziphash; go treats it as missing",
                     e.id()
                 ),
-            )),
-            Ziphash::Ok(h) => {
-                counters.dirs.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes
-                    .fetch_add(crate::fsutil::tree_size(&e.dir), Ordering::Relaxed);
-                match gomod::dirhash::hash_dir(&e.dir, &e.id()) {
-                    Ok(d) if d == *h => {}
-                    Ok(d) => {
-                        let dir_entries = zip_ok.as_ref().is_some_and(|z| z.has_dir_entries);
-                        let mut f = Finding::problem(
-                            Kind::DirModified,
-                            Some(e),
-                            &e.dir,
-                            format!(
-                                "{} {}: dir has been modified (dir hashes to {d}, ziphash says {h})",
-                                e.module, e.version
-                            ),
-                        );
-                        if dir_entries {
-                            // PROTOCOL.md §8: the zip's h1 counts directory
-                            // entries, the directory's h1 cannot.
-                            f.severity = Severity::Note;
-                            f.detail.push_str(
-                                "; the zip has directory entries, which the zip's hash counts \
-                                 and a directory's cannot: go mod verify reports this too, \
-                                 the cache is not at fault",
-                            );
-                        }
-                        out.push(f);
-                    }
-                    Err(err) => out.push(Finding::problem(
-                        Kind::DirModified,
-                        Some(e),
-                        &e.dir,
-                        format!("{}: cannot hash the extracted directory: {err}", e.id()),
-                    )),
-                }
-            }
-            _ => {}
+            ));
         }
     }
     out

@@ -1,0 +1,169 @@
+//! A fixture world for the doctor's end-to-end tests: a loopback GOPROXY and
+//! test checksum database (testkit), a main module depending on five
+//! fixture modules, and a GOMODCACHE filled by the real go command.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sumdb::server::TreeBuilder;
+use testkit::fixtures::FixtureSet;
+use testkit::go::GoSandbox;
+use testkit::server::FixtureServer;
+
+pub const DB_NAME: &str = "sumdb.modwarden.test";
+
+pub const DEPS: &[(&str, &str)] = &[
+    ("example.com/simple", "v1.1.0"),
+    ("example.com/Upper/CaseMod", "v1.0.1-Beta.2"),
+    ("example.com/major/v2", "v2.1.0"),
+    ("example.com/incompat", "v2.0.0+incompatible"),
+    ("example.com/pseudo", "v0.0.0-20240101120000-abcdefabcdef"),
+];
+
+pub struct World {
+    pub srv: FixtureServer,
+    pub vkey: String,
+    pub go: GoSandbox,
+    pub set: FixtureSet,
+}
+
+pub fn write_main_module(dir: &Path) {
+    let mut gomod = String::from("module example.com/app\n\ngo 1.21\n\nrequire (\n");
+    let mut main = String::from("package main\n\nimport (\n");
+    for (m, v) in DEPS {
+        gomod.push_str(&format!("\t{m} {v}\n"));
+        main.push_str(&format!("\t_ \"{m}\"\n"));
+    }
+    gomod.push_str(")\n");
+    main.push_str(")\n\nfunc main() {}\n");
+    std::fs::write(dir.join("go.mod"), gomod).unwrap();
+    std::fs::write(dir.join("main.go"), main).unwrap();
+}
+
+impl World {
+    /// Starts the upstream, writes the main module, and fills the cache
+    /// with `go mod tidy` + `go build` (so directories are extracted too).
+    pub async fn new() -> World {
+        let set = FixtureSet::standard();
+        let (mut db, vkey) = TreeBuilder::generate(DB_NAME).unwrap();
+        set.add_to_sumdb(&mut db);
+        let srv = FixtureServer::start(set.clone(), Some(db)).await;
+        let go = GoSandbox::new();
+        write_main_module(&go.work_dir());
+        let w = World { srv, vkey, go, set };
+        w.go_ok(&["mod", "tidy"]).await;
+        w.go_ok(&["build", "-o", "/dev/null", "."]).await;
+        w
+    }
+
+    pub fn goproxy(&self) -> String {
+        self.srv.base_url()
+    }
+
+    pub async fn go(&self, args: &[&str]) -> testkit::go::GoOutput {
+        self.go.run(args, &self.goproxy(), &self.vkey).await
+    }
+
+    pub async fn go_ok(&self, args: &[&str]) -> String {
+        let out = self.go(args).await;
+        assert!(
+            out.success(),
+            "go {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+            out.stdout,
+            out.stderr
+        );
+        format!("{}{}", out.stdout, out.stderr)
+    }
+
+    /// The go command offline (GOPROXY=off): only the cache is used.
+    pub async fn go_offline(&self, args: &[&str]) -> testkit::go::GoOutput {
+        self.go.run(args, "off", &self.vkey).await
+    }
+
+    pub fn modcache(&self) -> PathBuf {
+        self.go.modcache()
+    }
+
+    pub fn sumdb_state(&self) -> PathBuf {
+        self.go.gopath().join("pkg/sumdb")
+    }
+
+    pub fn gosum(&self) -> doctor::gosum::GoSum {
+        doctor::gosum::GoSum::read(&self.go.work_dir().join("go.sum"))
+            .unwrap()
+            .expect("go.sum exists")
+    }
+
+    pub fn scan_options(&self) -> doctor::cache::ScanOptions {
+        let mut o = doctor::cache::ScanOptions::new(self.modcache());
+        o.sumdb_state = Some(self.sumdb_state());
+        o.gosum = Some(self.gosum());
+        o
+    }
+
+    pub fn refetch_config(&self) -> doctor::repair::RefetchConfig {
+        doctor::repair::RefetchConfig {
+            goproxy: gomod::goenv::ProxyList::parse(&self.goproxy()).unwrap(),
+            gosumdb: gomod::goenv::SumdbSpec::parse(&self.vkey).unwrap(),
+            nosumdb: gomod::pattern::Patterns::parse(""),
+            gosum: Some(self.gosum()),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
+    /// A hermetic `env -i ... go args` command line for doctor's runners.
+    pub fn go_cmdline(&self, goproxy: &str, args: &[&str]) -> Vec<std::ffi::OsString> {
+        let d = self.go.dir();
+        let mut v: Vec<std::ffi::OsString> = vec!["env".into(), "-i".into()];
+        let kv = |k: &str, val: &dyn AsRef<std::ffi::OsStr>| {
+            let mut s = std::ffi::OsString::from(format!("{k}="));
+            s.push(val.as_ref());
+            s
+        };
+        v.push(kv("PATH", &std::env::var_os("PATH").unwrap_or_default()));
+        v.push(kv("HOME", &d.join("home")));
+        v.push(kv("TMPDIR", &d.join("tmp")));
+        v.push(kv("GOPROXY", &goproxy));
+        v.push(kv("GOSUMDB", &self.vkey.as_str()));
+        v.push(kv("GOMODCACHE", &self.modcache()));
+        v.push(kv("GOPATH", &self.go.gopath()));
+        v.push(kv("GOCACHE", &d.join("gc")));
+        v.push(kv("GOTOOLCHAIN", &"local"));
+        v.push(kv("GOFLAGS", &"-modcacherw"));
+        v.push(kv("GOENV", &"off"));
+        v.push(kv("GOWORK", &"off"));
+        v.push("sh".into());
+        v.push("-c".into());
+        let mut script = format!(
+            "cd '{}' && exec '{}'",
+            self.go.work_dir().display(),
+            testkit::go::go_binary().display()
+        );
+        for a in args {
+            script.push_str(&format!(" '{a}'"));
+        }
+        v.push(script.into());
+        v
+    }
+}
+
+/// `cp -a` (keeps modes and times).
+pub fn copy_tree(from: &Path, to: &Path) {
+    if to.exists() {
+        make_writable_and_remove(to);
+    }
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+}
+
+pub fn make_writable_and_remove(p: &Path) {
+    let _ = Command::new("chmod").arg("-R").arg("u+w").arg(p).status();
+    std::fs::remove_dir_all(p).unwrap();
+}
