@@ -184,7 +184,10 @@ pub fn module_sort(pi: &str, vi: &str, pj: &str, vj: &str) -> Ordering {
     let (a, fa) = split(vi);
     let (b, fb) = split(vj);
     if a != b {
-        return semver::compare(&a, &b);
+        // Go leaves versions that compare equal (invalid ones, or ones that
+        // differ only in build metadata) in map order; break the tie bytewise
+        // so the output is deterministic.
+        return semver::compare(&a, &b).then_with(|| a.cmp(&b));
     }
     fa.cmp(&fb)
 }
@@ -202,6 +205,15 @@ mod tests {
             "example.com/a v0.1.0 h1:w=\nexample.com/b v1.9.0 h1:z=\nexample.com/b v1.9.0/go.mod h1:y=\nexample.com/b v1.10.0 h1:x=\n"
         );
         assert_eq!(s.gomod_hashes("example.com/b", "v1.9.0"), ["h1:y="]);
+    }
+
+    #[test]
+    fn versions_that_compare_equal_sort_bytewise() {
+        let src = b"example.com/a vIIIII1.0.0 h0:abc=\nexample.com/a vgo.mod h0:def=\n";
+        let s = GoSum::parse("go.sum", src).unwrap();
+        let out = s.to_bytes();
+        assert_eq!(out, src);
+        assert_eq!(GoSum::parse("go.sum", &out).unwrap().to_bytes(), out);
     }
 
     #[test]
