@@ -112,6 +112,19 @@ fn classify(url: &str) -> (String, String, Option<String>) {
         let m = segs.join("/");
         return (host, "go-get".into(), Some(m));
     }
+    // The checksum database reached directly: /lookup/..., /tile/..., /latest.
+    match segs.first() {
+        Some(&"lookup") => {
+            let rest = segs[1..].join("/");
+            let m = rest
+                .rsplit_once('@')
+                .and_then(|(m, _)| gomod::module::unescape_path(m).ok());
+            return (host, "sumdb-lookup".into(), m);
+        }
+        Some(&"tile") => return (host, "sumdb-tile".into(), None),
+        Some(&"latest") if segs.len() == 1 => return (host, "sumdb-latest".into(), None),
+        _ => {}
+    }
     if let Some(i) = segs.iter().position(|s| *s == "sumdb") {
         if segs.last() == Some(&"supported") {
             return (host, "sumdb-supported".into(), None);
