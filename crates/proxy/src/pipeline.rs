@@ -127,6 +127,19 @@ impl Clock for ManualClock {
     }
 }
 
+/// Why fetching a version failed: plainly, or because one upstream's answer
+/// failed verification (then the next upstream behind `|` may be tried).
+enum Failure {
+    Serve(ServeError),
+    Bad { upstream: String, err: ServeError },
+}
+
+impl From<ServeError> for Failure {
+    fn from(e: ServeError) -> Self {
+        Failure::Serve(e)
+    }
+}
+
 type Flight<T> = Shared<BoxFuture<'static, Result<T, ServeError>>>;
 
 /// The shared state of the pipeline.
@@ -450,8 +463,37 @@ impl Pipeline {
         kind: FileKind,
         existing: Option<Record>,
     ) -> Result<(), ServeError> {
+        let mut ups = self.upstreams(module)?.clone();
+        loop {
+            match self
+                .fetch_version_from(&ups, module, version, kind, existing.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(Failure::Serve(e)) => return Err(e),
+                // An upstream behind `|` answered, but its answer failed
+                // verification: that is an error like any other, so the
+                // next upstream gets its turn.
+                Err(Failure::Bad { upstream, err }) => match ups.after_failed(&upstream) {
+                    Some(rest) => {
+                        tracing::warn!(module, version, %upstream, error = %err.message, "answer failed verification; trying the next upstream");
+                        ups = rest;
+                    }
+                    None => return Err(err),
+                },
+            }
+        }
+    }
+
+    async fn fetch_version_from(
+        &self,
+        ups: &UpstreamList,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        existing: Option<Record>,
+    ) -> Result<(), Failure> {
         let need_zip = kind == FileKind::Zip;
-        let ups = self.upstreams(module)?;
         let policy = self.policy(module);
         let esc = format!(
             "{}/@v/{}",
@@ -529,18 +571,25 @@ impl Pipeline {
         let (info_ref, gomod_ref, gomod_h1) = match (&existing, small) {
             (Some(r), _) => (r.info, r.gomod, r.gomod_h1.clone()),
             (None, Some((info, gomod))) => {
-                check_info(module, version, &info.body, &info.upstream).inspect_err(|_| {
+                check_info(module, version, &info.body, &info.upstream).map_err(|err| {
                     self.metrics.verification_failure("info-version");
+                    Failure::Bad {
+                        upstream: info.upstream.clone(),
+                        err,
+                    }
                 })?;
                 let gomod_h1 = gomod::dirhash::hash_gomod(&gomod.body);
                 if let Some(l) = &lookup
                     && l.gomod_h1 != gomod_h1
                 {
                     self.metrics.verification_failure("gomod-h1");
-                    return Err(ServeError::verification(format!(
-                        "verifying {mv}/go.mod: checksum mismatch: checksum database {} has {}, upstream {} sent {}; nothing was cached",
-                        verified_by, l.gomod_h1, gomod.upstream, gomod_h1
-                    )));
+                    return Err(Failure::Bad {
+                        upstream: gomod.upstream.clone(),
+                        err: ServeError::verification(format!(
+                            "verifying {mv}/go.mod: checksum mismatch: checksum database {} has {}, upstream {} sent {}; nothing was cached",
+                            verified_by, l.gomod_h1, gomod.upstream, gomod_h1
+                        )),
+                    });
                 }
                 let info_ref = self.put_bytes(info.body).await?;
                 let gomod_ref = self.put_bytes(gomod.body).await?;
@@ -551,7 +600,8 @@ impl Pipeline {
                     500,
                     format!("internal error: {mv} has no record and no fetched .info/.mod"),
                     "error",
-                ));
+                )
+                .into());
             }
         };
 
@@ -574,20 +624,26 @@ impl Pipeline {
                     Ok(h) => h,
                     Err(problems) => {
                         self.metrics.verification_failure("zip-invalid");
-                        return Err(ServeError::verification(format!(
-                            "{mv}.zip from {} is not a valid module zip: {problems}; nothing was cached",
-                            fetched.upstream
-                        )));
+                        return Err(Failure::Bad {
+                            upstream: fetched.upstream.clone(),
+                            err: ServeError::verification(format!(
+                                "{mv}.zip from {} is not a valid module zip: {problems}; nothing was cached",
+                                fetched.upstream
+                            )),
+                        });
                     }
                 };
                 if let Some(want) = &expected_zip_h1
                     && *want != got_h1
                 {
                     self.metrics.verification_failure("zip-h1");
-                    return Err(ServeError::verification(format!(
-                        "verifying {mv}: checksum mismatch: checksum database {verified_by} has {want}, upstream {} sent {got_h1}; nothing was cached",
-                        fetched.upstream
-                    )));
+                    return Err(Failure::Bad {
+                        upstream: fetched.upstream.clone(),
+                        err: ServeError::verification(format!(
+                            "verifying {mv}: checksum mismatch: checksum database {verified_by} has {want}, upstream {} sent {got_h1}; nothing was cached",
+                            fetched.upstream
+                        )),
+                    });
                 }
                 let size = fetched.body.size;
                 let blob = self
@@ -600,7 +656,8 @@ impl Pipeline {
                         500,
                         format!("{mv}.zip changed while being stored; retry"),
                         "error",
-                    ));
+                    )
+                    .into());
                 }
                 (Some(blob), Some(got_h1))
             }
@@ -636,7 +693,7 @@ impl Pipeline {
                         .map_err(store_error)?;
                 }
             }
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(store_error(e).into()),
         }
         let added: u64 = record.blobs().map(|b| b.size).sum();
         self.metrics.store_added(1, added as i64);

@@ -42,6 +42,16 @@ pub enum Behaviour {
     /// Wait this long (tokio time, so a paused clock controls it), then
     /// answer normally.
     Delay(std::time::Duration),
+    /// Send the response headers (with the real `Content-Length`) and the
+    /// first `n` bytes of the real body, then stall forever with the
+    /// connection open.
+    StallAfter(usize),
+    /// Send the headers and the first `n` bytes of the real body, then abort
+    /// the connection.
+    ResetAfter(usize),
+    /// Declare the real `Content-Length` but send only the first `n` bytes,
+    /// then end the response (a truncated body).
+    TruncateAfter(usize),
 }
 
 /// What a behaviour hook sees about a request.
@@ -264,12 +274,59 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         Behaviour::Body(b) => return ok("application/octet-stream", b),
         Behaviour::Delay(d) => tokio::time::sleep(d).await,
+        Behaviour::StallAfter(n) => return broken(answer(&shared, &path), n, Break::Stall).await,
+        Behaviour::ResetAfter(n) => return broken(answer(&shared, &path), n, Break::Reset).await,
+        Behaviour::TruncateAfter(n) => {
+            return broken(answer(&shared, &path), n, Break::Truncate).await;
+        }
     }
+    answer(&shared, &path)
+}
 
+fn answer(shared: &Shared, path: &str) -> Response {
     if let Some(rest) = path.strip_prefix("/sumdb/") {
-        return serve_sumdb(&shared, rest);
+        return serve_sumdb(shared, rest);
     }
-    serve_proxy(&shared, &path)
+    serve_proxy(shared, path)
+}
+
+#[derive(Clone, Copy)]
+enum Break {
+    Stall,
+    Reset,
+    Truncate,
+}
+
+/// Re-sends `resp` with its real length declared but its body broken after
+/// `n` bytes.
+async fn broken(resp: Response, n: usize, how: Break) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(full) = axum::body::to_bytes(body, usize::MAX).await else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "fixture server: body");
+    };
+    let head = full.slice(..n.min(full.len()));
+    let stream = futures::stream::unfold(Some(head), move |head| async move {
+        if let Some(h) = head {
+            return Some((Ok::<_, std::io::Error>(h), None));
+        }
+        match how {
+            Break::Stall => std::future::pending().await,
+            Break::Reset => {
+                // Let the first bytes leave, then abort the connection.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Some((
+                    Err(std::io::Error::other("fixture server: injected reset")),
+                    None,
+                ))
+            }
+            Break::Truncate => None,
+        }
+    });
+    let body = Body::from_stream(stream);
+    let mut r = Response::from_parts(parts, body);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, http::HeaderValue::from(full.len()));
+    r
 }
 
 fn serve_sumdb(shared: &Shared, rest: &str) -> Response {

@@ -119,7 +119,7 @@ pub struct FileBody {
 /// reach them.
 #[derive(Clone)]
 pub struct UpstreamList {
-    upstreams: Arc<Vec<Upstream>>,
+    upstreams: Arc<Vec<Arc<Upstream>>>,
     http: reqwest::Client,
     config: Arc<ClientConfig>,
     observer: Arc<dyn Observer>,
@@ -174,10 +174,12 @@ impl UpstreamList {
             .map_err(|e| BuildError(e.to_string()))?;
         let upstreams = entries
             .into_iter()
-            .map(|entry| Upstream {
-                label: redact(&entry.base),
-                breaker: Breaker::new(config.breaker),
-                entry,
+            .map(|entry| {
+                Arc::new(Upstream {
+                    label: redact(&entry.base),
+                    breaker: Breaker::new(config.breaker),
+                    entry,
+                })
             })
             .collect();
         Ok(UpstreamList {
@@ -191,6 +193,27 @@ impl UpstreamList {
     /// The base URLs, credentials removed, for logs and status pages.
     pub fn labels(&self) -> Vec<String> {
         self.upstreams.iter().map(|u| u.label.clone()).collect()
+    }
+
+    /// The rest of the list after the upstream labelled `label`, if that
+    /// entry falls through on any error (`|`): where to go next when its
+    /// answer arrived but failed verification. The entries keep their
+    /// breakers.
+    pub fn after_failed(&self, label: &str) -> Option<UpstreamList> {
+        let idx = self.upstreams.iter().position(|u| u.label == label)?;
+        if self.upstreams[idx].entry.fallback != Fallback::OnAnyError {
+            return None;
+        }
+        let rest: Vec<Arc<Upstream>> = self.upstreams[idx + 1..].to_vec();
+        if rest.is_empty() {
+            return None;
+        }
+        Some(UpstreamList {
+            upstreams: Arc::new(rest),
+            http: self.http.clone(),
+            config: self.config.clone(),
+            observer: self.observer.clone(),
+        })
     }
 
     /// Whether there is no upstream at all.
