@@ -414,8 +414,8 @@ pub fn strip_incompatible(v: &str) -> &str {
 // ---------------------------------------------------------------------------
 // Pseudo-versions
 
-/// Layout of the timestamp inside a pseudo-version (Go's
-/// `PseudoVersionTimestampFormat`, `20060102150405`): always UTC.
+/// Length of the `yyyymmddhhmmss` timestamp inside a pseudo-version (Go's
+/// `PseudoVersionTimestampFormat`, `20060102150405`); always UTC.
 pub const PSEUDO_VERSION_TIMESTAMP_LEN: usize = 14;
 
 /// Matches `\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`.
