@@ -19,7 +19,11 @@ pub struct UnescapeError {
 
 impl fmt::Display for UnescapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid escaped string {:?}: {}", self.input, self.reason)
+        write!(
+            f,
+            "invalid escaped string {:?}: {}",
+            self.input, self.reason
+        )
     }
 }
 
@@ -58,7 +62,9 @@ pub fn unescape_string(s: &str) -> Result<String, UnescapeError> {
         } else if c == '!' {
             bang = true;
         } else if c.is_ascii_uppercase() {
-            return Err(err("upper-case letters must be written as '!' + lower-case"));
+            return Err(err(
+                "upper-case letters must be written as '!' + lower-case",
+            ));
         } else {
             out.push(c);
         }
@@ -75,9 +81,15 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        assert_eq!(escape_string("github.com/Azure/azure-sdk"), "github.com/!azure/azure-sdk");
+        assert_eq!(
+            escape_string("github.com/Azure/azure-sdk"),
+            "github.com/!azure/azure-sdk"
+        );
         assert_eq!(escape_string("v1.0.0-RC1"), "v1.0.0-!r!c1");
-        assert_eq!(unescape_string("github.com/!azure/x").unwrap(), "github.com/Azure/x");
+        assert_eq!(
+            unescape_string("github.com/!azure/x").unwrap(),
+            "github.com/Azure/x"
+        );
         assert!(unescape_string("github.com/Azure").is_err());
         assert!(unescape_string("a!").is_err());
         assert!(unescape_string("a!1").is_err());
