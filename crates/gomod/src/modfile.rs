@@ -15,7 +15,7 @@
 use std::fmt;
 
 use crate::module;
-use crate::quote::go_quote;
+use crate::quote::{go_quote, go_quote_rune};
 use crate::semver;
 
 /// A position in the file (1-based line and column in runes).
@@ -324,7 +324,7 @@ impl<'a> Lexer<'a> {
             }
             c if !is_ident(c) => Err(self.err(
                 pos,
-                format!("unexpected input character {}", go_backquote_rune(c)),
+                format!("unexpected input character {}", go_quote_rune(c)),
             )),
             _ => {
                 let start = self.i;
@@ -346,15 +346,6 @@ impl<'a> Lexer<'a> {
                 })
             }
         }
-    }
-}
-
-fn go_backquote_rune(c: char) -> String {
-    // Go's %#q of a rune: backquoted when printable.
-    if c.is_control() {
-        format!("{:?}", c)
-    } else {
-        format!("'{c}'")
     }
 }
 
@@ -823,23 +814,18 @@ fn add(
             if f.module.is_some() {
                 return errorf(cx, "repeated module statement".into());
             }
+            // Like Go, the statement counts even when its argument is bad.
             let deprecated = deprecation(&directive_comment(block, l));
+            let stmt = f.module.insert(ModuleStmt {
+                path: String::new(),
+                deprecated,
+                line,
+            });
             if args.len() != 1 {
-                f.module = Some(ModuleStmt {
-                    path: String::new(),
-                    deprecated,
-                    line,
-                });
                 return errorf(cx, "usage: module module/path".into());
             }
             match parse_string(&args[0]) {
-                Ok(path) => {
-                    f.module = Some(ModuleStmt {
-                        path,
-                        deprecated,
-                        line,
-                    })
-                }
+                Ok(path) => stmt.path = path,
                 Err(e) => errorf(cx, format!("invalid quoted string: {e}")),
             }
         }
@@ -1022,6 +1008,16 @@ fn parse_interval(verb: &str, toks: &mut &[String]) -> Result<(String, String), 
     if t.is_empty() || t[0] == "(" {
         return Err(plain("expected '[' or version"));
     }
+    // Go parses retract versions with a fixer that keeps them as written
+    // (only quoting is checked); they are not canonicalized.
+    let parse_version = |_: &str, _: &str, s: &str| -> Result<String, (String, String)> {
+        parse_string(s).map_err(|e| {
+            (
+                format!("{verb}: "),
+                format!("version {} invalid: {e}", go_quote(s)),
+            )
+        })
+    };
     if t[0] != "[" {
         let v = parse_version(verb, "", &t[0])?;
         *toks = &t[1..];

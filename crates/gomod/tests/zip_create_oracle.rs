@@ -20,15 +20,74 @@ use gomod::zip::{ZipBuilder, check_zip_file, create_zip_from_dir};
 const GO_MAIN: &str = r#"package main
 
 import (
+	"bufio"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
+
+	"xmodtest/xmod/modfile"
 
 	"xmodtest/xmod/module"
 	"xmodtest/xmod/sumdb/dirhash"
 	"xmodtest/xmod/zip"
 )
 
+func summary(f *modfile.File, err error) string {
+	if err != nil {
+		return "ERR:" + err.Error()
+	}
+	var b strings.Builder
+	if f.Module != nil {
+		fmt.Fprintf(&b, "module=%s dep=%x;", f.Module.Mod.Path, f.Module.Deprecated)
+	}
+	if f.Go != nil {
+		fmt.Fprintf(&b, "go=%s;", f.Go.Version)
+	}
+	if f.Toolchain != nil {
+		fmt.Fprintf(&b, "toolchain=%s;", f.Toolchain.Name)
+	}
+	for _, g := range f.Godebug {
+		fmt.Fprintf(&b, "godebug=%s=%s;", g.Key, g.Value)
+	}
+	for _, r := range f.Require {
+		fmt.Fprintf(&b, "require=%s@%s@%v;", r.Mod.Path, r.Mod.Version, r.Indirect)
+	}
+	for _, r := range f.Exclude {
+		fmt.Fprintf(&b, "exclude=%s@%s;", r.Mod.Path, r.Mod.Version)
+	}
+	for _, r := range f.Replace {
+		fmt.Fprintf(&b, "replace=%s@%s=>%s@%s;", r.Old.Path, r.Old.Version, r.New.Path, r.New.Version)
+	}
+	for _, r := range f.Retract {
+		fmt.Fprintf(&b, "retract=%s,%s,%x;", r.Low, r.High, r.Rationale)
+	}
+	for _, t := range f.Tool {
+		fmt.Fprintf(&b, "tool=%s;", t.Path)
+	}
+	for _, t := range f.Ignore {
+		fmt.Fprintf(&b, "ignore=%s;", t.Path)
+	}
+	return b.String()
+}
+
 func main() {
+	if os.Args[1] == "modfile" {
+		sc := bufio.NewScanner(os.Stdin)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		w := bufio.NewWriter(os.Stdout)
+		defer w.Flush()
+		for sc.Scan() {
+			data, err := hex.DecodeString(sc.Text())
+			if err != nil {
+				panic(err)
+			}
+			strict := summary(modfile.Parse("go.mod", data, nil))
+			lax := summary(modfile.ParseLax("go.mod", data, nil))
+			fmt.Fprintf(w, "%x %x\n", strict, lax)
+		}
+		return
+	}
 	m := module.Version{Path: os.Args[3], Version: os.Args[4]}
 	switch os.Args[1] {
 	case "create":
@@ -231,6 +290,7 @@ fn creation_and_checking_match_golang_x_mod_zip() {
     let tmp = tempfile::tempdir().unwrap();
     let helper = build_go_helper(tmp.path());
     create_from_dir_matches(&helper, tmp.path());
+    modfile_matches(&helper);
     check_zip_flags_the_same_entries(&helper, tmp.path());
 }
 
@@ -363,4 +423,197 @@ fn check_zip_flags_the_same_entries(helper: &Path, tmp: &Path) {
         .filter(|v| v.kind == gomod::zip::ViolationKind::Prefix)
         .count();
     assert_eq!(go_prefix, our_prefix);
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> String {
+    let b: Vec<u8> = (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn our_summary(r: Result<gomod::modfile::ModFile, gomod::modfile::ModFileErrors>) -> String {
+    let f = match r {
+        Ok(f) => f,
+        Err(e) => return format!("ERR:{e}"),
+    };
+    let mut b = String::new();
+    if let Some(m) = &f.module {
+        b += &format!(
+            "module={} dep={};",
+            m.path,
+            hex(m.deprecated.as_deref().unwrap_or(""))
+        );
+    }
+    if let Some(g) = &f.go {
+        b += &format!("go={};", g.version);
+    }
+    if let Some(t) = &f.toolchain {
+        b += &format!("toolchain={};", t.name);
+    }
+    for g in &f.godebug {
+        b += &format!("godebug={}={};", g.key, g.value);
+    }
+    for r in &f.require {
+        b += &format!("require={}@{}@{};", r.path, r.version, r.indirect);
+    }
+    for r in &f.exclude {
+        b += &format!("exclude={}@{};", r.path, r.version);
+    }
+    for r in &f.replace {
+        b += &format!(
+            "replace={}@{}=>{}@{};",
+            r.old_path,
+            r.old_version.as_deref().unwrap_or(""),
+            r.new_path,
+            r.new_version.as_deref().unwrap_or("")
+        );
+    }
+    for r in &f.retract {
+        b += &format!("retract={},{},{};", r.low, r.high, hex(&r.rationale));
+    }
+    for t in &f.tool {
+        b += &format!("tool={};", t.path);
+    }
+    for t in &f.ignore {
+        b += &format!("ignore={};", t.path);
+    }
+    b
+}
+
+/// Random go.mod files glued from fragments (xorshift, fixed seed).
+fn modfile_inputs() -> Vec<String> {
+    const FRAGS: &[&str] = &[
+        "module example.com/m",
+        "module \"example.com/q\"",
+        "module `example.com/raw`",
+        "module example.com/m // Deprecated: use x",
+        "// Deprecated: gone\n//\n// more",
+        "// a comment",
+        "",
+        "go 1.21",
+        "go 1.21.0",
+        "go 1.21rc1",
+        "go v1.21",
+        "go 1.21-pre",
+        "go 1.021",
+        "go 1",
+        "toolchain go1.22.0",
+        "toolchain default",
+        "toolchain 1.2",
+        "godebug a=b",
+        "godebug (\n\tx=y\n\tz\n)",
+        "require example.com/a v1.2.3",
+        "require example.com/a v1.2",
+        "require example.com/a/v2 v2.0.0 // indirect",
+        "require example.com/a/v2 v1.0.0",
+        "require example.com/b v1.0.0+incompatible",
+        "require example.com/b/v3 v3.0.0+incompatible",
+        "require gopkg.in/yaml.v2 v2.4.0",
+        "require gopkg.in/yaml.v2 v3.0.0",
+        "require \"example.com/\\u0041\" v1.0.0",
+        "require example.com/a master",
+        "require (\n\texample.com/c v1.0.0 // indirect; note\n\texample.com/d v0.0.0-20191109021931-daa7c04131f5\n)",
+        "require (\n\texample.com/c v1.0.0 extra\n)",
+        "require ()",
+        "require ( )",
+        "require x ( y",
+        "exclude example.com/a v1.0.0",
+        "exclude example.com/a",
+        "replace example.com/a => ../a",
+        "replace example.com/a v1.0.0 => example.com/b v1.1.0",
+        "replace example.com/a => example.com/b",
+        "replace example.com/a => example.com/b@v1.0.0",
+        "replace example.com/a => ./b v1.0.0",
+        "replace example.com/a => c:\\dir",
+        "replace example.com/a => .\\dir",
+        "replace (\n\tx => ./y\n)",
+        "retract v1.0.0",
+        "retract v1.0.0 // why",
+        "retract [v1.0.0, v1.2.0]",
+        "retract [v1.0.0,v1.2.0] extra",
+        "retract [v1.0.0 v1.2.0]",
+        "retract (\n\t// block comment\n\tv1.0.1\n\t[v1.1.0, v1.1.1] // inline\n)",
+        "// rationale above\nretract v2.0.0",
+        "retract (",
+        "retract )",
+        "tool example.com/a/cmd",
+        "tool",
+        "ignore ./x",
+        "ignore \"./y z\"",
+        "frobnicate now",
+        "frob (\n\ta\n)",
+        "module example.com/m /* c */",
+        "require \"unterminated",
+        "require x \\ y",
+        "\u{1}",
+        "require 'x' v1.0.0",
+        ")",
+        "(",
+        "module (\n\texample.com/blockmod\n)",
+        "go 1.22\r",
+        "\trequire example.com/indent v1.0.0",
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out: Vec<String> = FRAGS.iter().map(|f| format!("{f}\n")).collect();
+    for _ in 0..3000 {
+        let n = 1 + (next() % 7) as usize;
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(FRAGS[(next() % FRAGS.len() as u64) as usize]);
+            s.push(if next() % 11 == 0 { ' ' } else { '\n' });
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn modfile_matches(helper: &Path) {
+    use std::io::Write as _;
+    let inputs = modfile_inputs();
+    let stdin: String = inputs.iter().map(|s| hex(s) + "\n").collect();
+    let mut child = Command::new(helper)
+        .arg("modfile")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || pipe.write_all(stdin.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), inputs.len());
+    let mut bad = Vec::new();
+    for (src, line) in inputs.iter().zip(lines) {
+        let (gs, gl) = line.split_once(' ').unwrap();
+        let (gs, gl) = (unhex(gs), unhex(gl));
+        let os = our_summary(gomod::modfile::parse("go.mod", src.as_bytes()));
+        let ol = our_summary(gomod::modfile::parse_lax("go.mod", src.as_bytes()));
+        if gs != os {
+            bad.push(format!("strict {src:?}\n  go:   {gs:?}\n  ours: {os:?}"));
+        }
+        if gl != ol {
+            bad.push(format!("lax {src:?}\n  go:   {gl:?}\n  ours: {ol:?}"));
+        }
+    }
+    let n = bad.len();
+    bad.truncate(12);
+    assert!(
+        n == 0,
+        "{n} go.mod mismatches, first ones:\n{}",
+        bad.join("\n")
+    );
 }
