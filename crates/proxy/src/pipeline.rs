@@ -949,3 +949,48 @@ fn check_list(body: &[u8], label: &str, upstream: &str) -> Result<(), ServeError
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_jitter_spreads_entries_within_ten_percent() {
+        let base = Duration::from_secs(300);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..500 {
+            let key = format!("example.com/m{i}/@v/list");
+            let t = jittered(base, &key, 1_700_000_000_000_000_000);
+            assert!(t <= base && t > base.mul_f64(0.9), "{t:?}");
+            seen.insert(t.as_millis());
+            // Deterministic: every instance computes the same expiry.
+            assert_eq!(t, jittered(base, &key, 1_700_000_000_000_000_000));
+        }
+        assert!(
+            seen.len() > 100,
+            "entries fetched together would expire together"
+        );
+    }
+
+    #[test]
+    fn canonical_versions_are_the_immutable_ones() {
+        for v in [
+            "v1.0.0",
+            "v2.0.0+incompatible",
+            "v0.0.0-20240101120000-abcdefabcdef",
+            "v1.0.1-Beta.2",
+        ] {
+            assert!(is_canonical_version(v), "{v}");
+        }
+        for v in [
+            "v1",
+            "v1.2",
+            "master",
+            "v1.0.0+meta",
+            "latest",
+            "abcdef123456",
+        ] {
+            assert!(!is_canonical_version(v), "{v}");
+        }
+    }
+}
