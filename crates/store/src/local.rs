@@ -54,6 +54,9 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 
 const COPY_BUF: usize = 1 << 20;
 const STREAM_CHUNK: usize = 32 << 10;
+/// Chunk size of verified full reads: big enough that handing each chunk to
+/// the blocking pool for hashing costs little, small enough to keep memory flat.
+const VERIFY_CHUNK: usize = 1 << 20;
 
 /// Options for [`LocalStore::open_with`].
 #[derive(Clone, Debug, Default)]
@@ -654,7 +657,7 @@ impl Store for LocalStore {
             return Ok(BlobStream::new(size, r, stream));
         }
         if r == (0..size) {
-            let raw = tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK).boxed();
+            let raw = tokio_util::io::ReaderStream::with_capacity(file, VERIFY_CHUNK).boxed();
             let inner = self.inner.clone();
             let d = *digest;
             let on_corrupt: crate::verify::OnCorrupt = Box::new(move || {

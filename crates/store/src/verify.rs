@@ -9,6 +9,9 @@ use futures::stream::BoxStream;
 
 use crate::{BlobRef, Error, Hasher};
 
+/// Chunks at least this big are hashed on the blocking pool.
+const BLOCKING_HASH_MIN: usize = 64 << 10;
+
 /// Called once when the content turns out not to match; quarantines it.
 pub(crate) type OnCorrupt = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 
@@ -49,7 +52,25 @@ pub(crate) fn verified(
                     if chunk.is_empty() {
                         continue;
                     }
-                    st.hasher.update(&chunk);
+                    if chunk.len() >= BLOCKING_HASH_MIN {
+                        // Big chunks are hashed off the async workers.
+                        let mut h = std::mem::take(&mut st.hasher);
+                        let c = chunk.clone();
+                        match tokio::task::spawn_blocking(move || {
+                            h.update(&c);
+                            h
+                        })
+                        .await
+                        {
+                            Ok(h) => st.hasher = h,
+                            Err(e) => {
+                                st.done = true;
+                                return Some((Err(io::Error::other(e)), st));
+                            }
+                        }
+                    } else {
+                        st.hasher.update(&chunk);
+                    }
                     if let Some(prev) = st.pending.replace(chunk) {
                         return Some((Ok(prev), st));
                     }
