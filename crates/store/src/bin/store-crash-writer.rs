@@ -65,10 +65,10 @@ async fn run_loop(root: &Path, seed: u64) -> Res<()> {
     writeln!(out, "ready")?;
     out.flush()?;
     for i in 0u64.. {
-        let len = if rng.gen_ratio(1, 10) {
-            rng.gen_range(1 << 20..3 << 20)
+        let len = if rng.gen_ratio(1, 15) {
+            rng.gen_range(1 << 20..2 << 20)
         } else {
-            rng.gen_range(0..400_000)
+            rng.gen_range(0..300_000)
         };
         let bytes = data(seed * 1_000_000 + i, len);
         let src = match i % 3 {
