@@ -782,7 +782,7 @@ fn check_entry(e: &Entry, opts: &ScanOptions, counters: &Counters<'_>) -> Vec<Fi
 
 fn check_info(e: &Entry, out: &mut Vec<Finding>) {
     let info = e.file("info");
-    let data = match fs::read(&info) {
+    let data = match crate::fsutil::read_noatime(&info) {
         Ok(d) => d,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
         Err(err) => {
@@ -824,7 +824,7 @@ fn check_info(e: &Entry, out: &mut Vec<Finding>) {
 
 fn check_mod(e: &Entry, opts: &ScanOptions, out: &mut Vec<Finding>) {
     let path = e.file("mod");
-    let data = match fs::read(&path) {
+    let data = match crate::fsutil::read_noatime(&path) {
         Ok(d) => d,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
         Err(err) => {

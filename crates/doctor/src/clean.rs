@@ -2,10 +2,15 @@
 //! size budget (least recently used first), toolchains only, or everything.
 //!
 //! "Last use": the go command keeps no access log, so an entry's last use is
-//! the latest access or modification time of its `.mod`, `.zip`, `.info` and
-//! extracted directory. With `noatime` mounts that degrades to the download
-//! time; with `relatime` (the Linux default) atime moves at most once a day,
-//! which is fine-grained enough for an LRU budget.
+//! the latest modification time of its `.mod`, `.zip`, `.info` and extracted
+//! directory and the latest access time of its `.mod` and `.info` (go reads
+//! the `.mod` of every module in the build list on each build). Access times
+//! of the zip and the directory are left out: any directory listing or hash
+//! (a backup, an indexer, this doctor's own scan) bumps them. The doctor
+//! reads `.mod`/`.info` with `O_NOATIME` on Linux for the same reason. With
+//! `noatime` mounts last use degrades to the download time; with `relatime`
+//! (the Linux default) atime moves at most once a day, fine-grained enough
+//! for an LRU budget.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,11 +93,10 @@ fn entry_files(e: &Entry) -> Vec<PathBuf> {
 fn measure(e: Entry) -> Sized {
     let files = entry_files(&e);
     let bytes = files.iter().map(|p| tree_size(p)).sum();
-    let last_used = ["mod", "zip", "info"]
+    let last_used = [("mod", true), ("info", true), ("zip", false)]
         .iter()
-        .map(|x| e.file(x))
-        .chain(std::iter::once(e.dir.clone()))
-        .filter_map(|p| last_touch(&p))
+        .filter_map(|(x, atime)| last_touch(&e.file(x), *atime))
+        .chain(last_touch(&e.dir, false))
         .max()
         .unwrap_or(UNIX_EPOCH);
     Sized {
@@ -229,7 +233,7 @@ fn clean_all(root: &Path, dry_run: bool, mut report: CleanReport) -> CleanReport
         report.removed.push(CleanItem {
             id,
             bytes,
-            last_used: last_touch(&p).map(secs).unwrap_or(0),
+            last_used: last_touch(&p, false).map(secs).unwrap_or(0),
         });
     }
     report

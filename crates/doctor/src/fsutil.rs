@@ -180,15 +180,37 @@ pub(crate) fn tree_size(path: &Path) -> u64 {
         .sum()
 }
 
-/// The later of a path's access and modification times, if it exists.
-pub(crate) fn last_touch(path: &Path) -> Option<SystemTime> {
+/// A path's modification time, or the later of its access and modification
+/// times with `atime`, if it exists.
+pub(crate) fn last_touch(path: &Path, atime: bool) -> Option<SystemTime> {
     let m = fs::symlink_metadata(path).ok()?;
     let mt = m.modified().ok();
-    let at = m.accessed().ok();
+    let at = if atime { m.accessed().ok() } else { None };
     match (mt, at) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Reads a whole file without updating its access time where the OS
+/// allows (Linux `O_NOATIME`, owner only; falls back to a plain read), so a
+/// doctor scan does not make every entry look recently used to `clean`.
+pub(crate) fn read_noatime(path: &Path) -> io::Result<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        if let Ok(mut f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path)
+        {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            return Ok(buf);
+        }
+    }
+    fs::read(path)
 }
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ mod tests {
             module_version_in(
                 "go: example.com/a@v1.2.0: read /h/go/pkg/mod/cache/download/example.com/!a/@v/v1.2.0.zip: zip: not a valid zip file"
             ),
-            Some(("example.com/a".into(), "v1.2.0".into()))
+            Some(("example.com/A".into(), "v1.2.0".into()))
         );
     }
 }

@@ -106,8 +106,14 @@ fn classify(url: &str) -> (String, String, Option<String>) {
         Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
         None => u.host_str().unwrap_or_default().to_string(),
     };
-    let path = u.path().to_string();
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // go percent-encodes each segment (`!` arrives as `%21`).
+    let decoded: Vec<String> = u
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| gomod::module::percent_decode(s).unwrap_or_else(|_| s.to_string()))
+        .collect();
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     if u.query().is_some_and(|q| q.contains("go-get=1")) {
         let m = segs.join("/");
         return (host, "go-get".into(), Some(m));
@@ -402,7 +408,8 @@ mod tests {
 
     #[test]
     fn module_from_url_with_base_path() {
-        let (h, k, m) = classify("https://corp.example/goproxy/example.com/!upper/m/@v/v1.0.0.zip");
+        let (h, k, m) =
+            classify("https://corp.example/goproxy/example.com/%21upper/m/@v/v1.0.0.zip");
         assert_eq!(h, "corp.example");
         assert_eq!(k, "zip");
         assert_eq!(m.as_deref(), Some("example.com/Upper/m"));

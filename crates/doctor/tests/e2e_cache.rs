@@ -44,11 +44,13 @@ fn write(p: &Path, data: impl AsRef<[u8]>) {
     fs::write(p, data).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
 }
 
+type Inject = Box<dyn Fn(&Path, &Path, &World)>;
+
 struct Case {
     name: &'static str,
     kind: Kind,
     id: Option<&'static str>,
-    inject: Box<dyn Fn(&Path, &Path, &World)>,
+    inject: Inject,
 }
 
 fn cases() -> Vec<Case> {
