@@ -232,6 +232,20 @@ impl App {
                 .map(|d| format!("{} at {}", d.name, d.url))
                 .collect(),
         };
+        // The store-size gauges start from one scan in the background and
+        // then follow what the pipeline adds.
+        {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            tokio::spawn(async move {
+                match store::maint::stats(&*store).await {
+                    Ok(s) => metrics.store_added(
+                        i64::try_from(s.records).unwrap_or(i64::MAX),
+                        i64::try_from(s.blob_bytes).unwrap_or(i64::MAX),
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not measure the store"),
+                }
+            });
+        }
         let pipeline = Pipeline::new(PipelineParts {
             store,
             public,

@@ -210,12 +210,6 @@ impl Metrics {
         self.upstream_in_flight.fetch_add(delta, Ordering::Relaxed);
     }
 
-    /// Store size, as last measured.
-    pub fn store_size(&self, records: i64, bytes: i64) {
-        self.store_records.store(records, Ordering::Relaxed);
-        self.store_bytes.store(bytes, Ordering::Relaxed);
-    }
-
     /// Adds `n` bytes (and `records` records) to the store gauges.
     pub fn store_added(&self, records: i64, bytes: i64) {
         self.store_records.fetch_add(records, Ordering::Relaxed);

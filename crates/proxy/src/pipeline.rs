@@ -695,8 +695,15 @@ impl Pipeline {
             }
             Err(e) => return Err(store_error(e).into()),
         }
-        let added: u64 = record.blobs().map(|b| b.size).sum();
-        self.metrics.store_added(1, added as i64);
+        let total: u64 = record.blobs().map(|b| b.size).sum();
+        let before: u64 = existing
+            .iter()
+            .flat_map(|r| r.blobs())
+            .map(|b| b.size)
+            .sum();
+        let new_records = i64::from(existing.is_none());
+        self.metrics
+            .store_added(new_records, total.saturating_sub(before) as i64);
         Ok(())
     }
 

@@ -350,6 +350,30 @@ async fn http_etag_range_head_and_malformed_paths() {
     let long = format!("{}/example.com/{}/@v/list", proxy.base, "a".repeat(5000));
     assert_eq!(http.get(long).send().await.unwrap().status(), 400);
 
+    let metrics = http
+        .get(format!("{}/metrics", proxy.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "modwarden_store_records 1\n",
+        &format!(
+            "modwarden_store_bytes {}\n",
+            mv.zip.len() + mv.gomod.len() + mv.info_json.len()
+        ),
+        "modwarden_requests_total{endpoint=\"zip\",status=\"206\"} 1",
+        "modwarden_requests_total{endpoint=\"zip\",status=\"304\"} 1",
+        "modwarden_requests_total{endpoint=\"invalid\",status=\"400\"}",
+        "modwarden_cache_total{endpoint=\"zip\",outcome=\"miss\"} 1",
+        "modwarden_upstream_requests_total{upstream=",
+        "modwarden_upstream_latency_seconds_bucket",
+    ] {
+        assert!(metrics.contains(want), "{want} missing in:\n{metrics}");
+    }
+
     // A version the upstream never had: 404 the go command falls through on.
     let missing = http
         .get(format!(

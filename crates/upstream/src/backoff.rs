@@ -70,6 +70,24 @@ impl Iterator for FullJitter {
     }
 }
 
+/// The delay before the next attempt: the backoff's `proposed` delay (`None`
+/// when attempts are used up), replaced by the upstream's `Retry-After` when
+/// it sent one (it knows better than our guess, but it buys no attempts
+/// beyond our limit), and `None` when sleeping would pass the deadline:
+/// then it is better to give up now than to fail later.
+pub fn next_delay(
+    retry_after: Option<Duration>,
+    proposed: Option<Duration>,
+    now: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+) -> Option<Duration> {
+    let delay = match (retry_after, proposed) {
+        (Some(ra), Some(_)) => Some(ra),
+        (_, d) => d,
+    };
+    delay.filter(|d| now + *d < deadline)
+}
+
 /// Parses a `Retry-After` header value: delay-seconds or an HTTP date.
 /// Returns `None` for anything else (then the normal backoff applies).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -125,6 +143,84 @@ mod tests {
             ..RetryConfig::default()
         };
         assert_eq!(FullJitter::new(config).next(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_replaces_the_backoff_but_never_passes_the_deadline() {
+        use tokio::time::Instant;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ms = Duration::from_millis;
+        // Our own backoff when the upstream said nothing.
+        assert_eq!(
+            next_delay(None, Some(ms(80)), Instant::now(), deadline),
+            Some(ms(80))
+        );
+        // Retry-After wins over the guess...
+        assert_eq!(
+            next_delay(Some(ms(3000)), Some(ms(80)), Instant::now(), deadline),
+            Some(ms(3000))
+        );
+        // ...but buys no extra attempt.
+        assert_eq!(
+            next_delay(Some(ms(3000)), None, Instant::now(), deadline),
+            None
+        );
+        // Time passes: the same Retry-After would now end past the deadline.
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert_eq!(
+            next_delay(Some(ms(3000)), Some(ms(80)), Instant::now(), deadline),
+            None
+        );
+        assert_eq!(
+            next_delay(None, Some(ms(80)), Instant::now(), deadline),
+            Some(ms(80))
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            next_delay(None, Some(ms(1)), Instant::now(), deadline),
+            None
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_sequence_with_retry_after_under_a_paused_clock() {
+        // Drive backon with our backoff and a Retry-After of 2 s against a
+        // paused clock: the attempts happen at the expected virtual times.
+        use backon::Retryable;
+        use std::sync::Mutex;
+        let start = tokio::time::Instant::now();
+        let times = Mutex::new(Vec::new());
+        let deadline = start + Duration::from_secs(60);
+        let config = RetryConfig {
+            max_attempts: 4,
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let result: Result<(), &str> = (|| async {
+            times.lock().unwrap().push(start.elapsed());
+            Err("429")
+        })
+        .retry(FullJitter::new(config))
+        .sleep(tokio::time::sleep)
+        .adjust(|_e: &&str, d| {
+            next_delay(
+                Some(Duration::from_secs(2)),
+                d,
+                tokio::time::Instant::now(),
+                deadline,
+            )
+        })
+        .await;
+        assert!(result.is_err());
+        let times = times.into_inner().unwrap();
+        assert_eq!(times.len(), 4, "{times:?}");
+        for (i, t) in times.iter().enumerate() {
+            let want = Duration::from_secs(2 * i as u64);
+            assert!(
+                *t >= want && *t < want + Duration::from_millis(50),
+                "{i}: {t:?}"
+            );
+        }
     }
 
     #[test]

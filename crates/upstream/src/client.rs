@@ -347,14 +347,7 @@ impl UpstreamList {
             .sleep(tokio::time::sleep)
             .when(|e: &FetchError| e.is_retryable())
             .adjust(|e: &FetchError, delay| {
-                let delay = match (e.retry_after(), delay) {
-                    // The upstream said when; it knows better than our guess,
-                    // but it does not buy attempts beyond our limit.
-                    (Some(ra), Some(_)) => Some(ra),
-                    (_, d) => d,
-                };
-                // Never sleep past the deadline: give up now instead.
-                delay.filter(|d| Instant::now() + *d < deadline)
+                crate::backoff::next_delay(e.retry_after(), delay, Instant::now(), deadline)
             })
             .notify(|_e: &FetchError, delay| self.observer.retry(&up.label, delay))
             .await
