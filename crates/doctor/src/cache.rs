@@ -1028,6 +1028,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn waits_for_gos_lock_and_reports_busy() {
+        let t = tempfile::tempdir().unwrap();
+        let mc = t.path();
+        let e = Entry::new(mc, "example.com/m", "v1.0.0").unwrap();
+        fs::create_dir_all(&e.vdir).unwrap();
+        fs::write(e.file("mod"), "module example.com/m\n").unwrap();
+        fs::write(e.file("info"), "{").unwrap();
+        let held = VersionLock::acquire(&e.file("lock"), Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        let mut opts = ScanOptions::new(mc.to_path_buf());
+        opts.lock_wait = Duration::from_millis(100);
+        let r = scan(&opts, &crate::NoReporter).unwrap();
+        assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+        assert_eq!(r.findings[0].kind, Kind::LockBusy);
+        assert!(!r.has_problems());
+        drop(held);
+        let r = scan(&opts, &crate::NoReporter).unwrap();
+        assert_eq!(r.findings[0].kind, Kind::InfoUnreadable);
+    }
+
+    #[test]
     fn tile_sizes() {
         assert_eq!(sumdb_cache_shape("sum.x/tile/8/0/000.p/5", &[0; 160]), None);
         assert!(sumdb_cache_shape("sum.x/tile/8/0/000.p/5", &[0; 100]).is_some());
