@@ -6,6 +6,10 @@
 //! a rename (last write wins). The parent directory is fsynced afterwards. A
 //! reader therefore sees a whole file or none, even across a crash.
 //!
+//! Hard links are required for create-only commits (every local filesystem
+//! modwarden targets has them); a filesystem without them makes puts fail
+//! with an I/O error rather than weakening the create-only rule.
+//!
 //! # Index: files, not an embedded database
 //!
 //! Records are small JSON files under `index/`, one per module version, not
