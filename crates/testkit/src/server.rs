@@ -95,6 +95,18 @@ pub struct FixtureServer {
 impl FixtureServer {
     /// Starts serving `set` (and `sumdb`, if given) on `127.0.0.1:0`.
     pub async fn start(set: FixtureSet, sumdb: Option<TreeBuilder>) -> FixtureServer {
+        Self::start_on("127.0.0.1:0", set, sumdb)
+            .await
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// Like [`FixtureServer::start`] on a given address (e.g. a fixed
+    /// loopback port for a benchmark upstream that other proxies point at).
+    pub async fn start_on(
+        addr: &str,
+        set: FixtureSet,
+        sumdb: Option<TreeBuilder>,
+    ) -> std::io::Result<FixtureServer> {
         let shared = Arc::new(Shared {
             set: Mutex::new(set),
             sumdb: Mutex::new(sumdb),
@@ -104,10 +116,8 @@ impl FixtureServer {
             hook: Mutex::new(None),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -116,12 +126,12 @@ impl FixtureServer {
                 })
                 .await;
         });
-        FixtureServer {
+        Ok(FixtureServer {
             addr,
             shared,
             shutdown: Some(tx),
             task: Some(task),
-        }
+        })
     }
 
     /// `http://127.0.0.1:<port>` (no trailing slash): use as GOPROXY.
