@@ -178,6 +178,8 @@ impl<R: Read + Seek> ZipArchive<R> {
             .cloned()
             .ok_or_else(|| ZipFormatError::format(format!("no entry {index}")))?;
         let name = entry.name_lossy();
+        // Go reads the local header before anything else, directories included.
+        let body = self.body_offset(&entry)?;
         if entry.is_dir() {
             // Go: directories must carry no data; a non-zero declared size is a
             // format error, anything else reads as empty.
@@ -196,7 +198,6 @@ impl<R: Read + Seek> ZipArchive<R> {
                 done: false,
             });
         }
-        let body = self.body_offset(&entry)?;
         if entry.method != METHOD_STORE && entry.method != METHOD_DEFLATE {
             return Err(ZipFormatError::Algorithm {
                 name,
@@ -365,6 +366,10 @@ impl<R: Read> EntryReader<'_, R> {
                     declared: self.entry.uncompressed_size,
                     larger: false,
                 });
+            }
+            if matches!(self.inner, Decoder::Empty) {
+                // Go's reader returns directories as empty without any CRC check.
+                return Ok(0);
             }
             let sum = self.crc.clone().finalize();
             let has_desc = self.entry.flags & FLAG_DATA_DESCRIPTOR != 0;

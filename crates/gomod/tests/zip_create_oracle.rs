@@ -72,6 +72,21 @@ func summary(f *modfile.File, err error) string {
 }
 
 func main() {
+	if os.Args[1] == "hashzip" {
+		// One zip path per stdin line; prints h1 or ERR.
+		sc := bufio.NewScanner(os.Stdin)
+		w := bufio.NewWriter(os.Stdout)
+		defer w.Flush()
+		for sc.Scan() {
+			h, err := dirhash.HashZip(sc.Text(), dirhash.Hash1)
+			if err != nil {
+				fmt.Fprintln(w, "ERR", strings.ReplaceAll(err.Error(), "\n", " "))
+			} else {
+				fmt.Fprintln(w, h)
+			}
+		}
+		return
+	}
 	if os.Args[1] == "modfile" {
 		sc := bufio.NewScanner(os.Stdin)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -291,6 +306,7 @@ fn creation_and_checking_match_golang_x_mod_zip() {
     let helper = build_go_helper(tmp.path());
     create_from_dir_matches(&helper, tmp.path());
     modfile_matches(&helper);
+    hash_zip_matches_on_mutated_zips(&helper, tmp.path());
     check_zip_flags_the_same_entries(&helper, tmp.path());
 }
 
@@ -616,4 +632,109 @@ fn modfile_matches(helper: &Path) {
         "{n} go.mod mismatches, first ones:\n{}",
         bad.join("\n")
     );
+}
+
+/// Our streaming zip reader against Go's archive/zip (through dirhash.HashZip)
+/// on a valid module zip with bytes flipped, truncated or overwritten: both
+/// must fail, or both succeed with the same h1.
+fn hash_zip_matches_on_mutated_zips(helper: &Path, tmp: &Path) {
+    use std::io::Write as _;
+    let p = "example.com/m@v1.0.0/";
+    let mut zb = ZipBuilder::new(Cursor::new(Vec::new()));
+    zb.add_dir(p).unwrap();
+    zb.add_file(&format!("{p}go.mod"), b"module example.com/m\n")
+        .unwrap();
+    zb.add_reader(
+        &format!("{p}a/b.go"),
+        &b"package b\n// padding padding\n".repeat(20)[..],
+    )
+    .unwrap();
+    zb.add_raw(
+        format!("{p}s.txt").as_bytes(),
+        b"stored",
+        &gomod::zip::RawOptions {
+            method: gomod::zip::Method::Store,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let base = zb.finish().unwrap().into_inner();
+    let dir = tmp.join("mutants");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut paths = Vec::new();
+    let mut what = Vec::new();
+    for i in 0..2000 {
+        let mut z = base.clone();
+        match i % 4 {
+            0 => {
+                let k = (next() % z.len() as u64) as usize;
+                z[k] ^= 1 << (next() % 8);
+            }
+            1 => {
+                let k = (next() % z.len() as u64) as usize;
+                z[k] = next() as u8;
+                let k = (next() % z.len() as u64) as usize;
+                z[k] = 0xff;
+            }
+            2 => {
+                let k = (next() % z.len() as u64) as usize;
+                z.truncate(k);
+            }
+            _ => {
+                let k = (next() % z.len() as u64) as usize;
+                let n = 1 + (next() % 4) as usize;
+                for b in z.iter_mut().skip(k).take(n) {
+                    *b = 0;
+                }
+            }
+        }
+        let diff: Vec<String> = (0..base.len())
+            .filter(|&k| z.get(k) != Some(&base[k]))
+            .take(4)
+            .map(|k| format!("@{k}/{}: {:02x}->{:?}", base.len(), base[k], z.get(k)))
+            .collect();
+        what.push(diff.join(" "));
+        let zp = dir.join(format!("{i}.zip"));
+        std::fs::write(&zp, &z).unwrap();
+        paths.push(zp);
+    }
+    let stdin: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+    let mut child = Command::new(helper)
+        .arg("hashzip")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || pipe.write_all(stdin.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut bad = Vec::new();
+    let mut agreed_ok = 0;
+    for ((zp, go), what) in paths.iter().zip(text.lines()).zip(&what) {
+        let ours = hash_zip_file(zp).map_err(|e| e.to_string());
+        match (go, &ours) {
+            (g, Err(_)) if g.starts_with("ERR") => {}
+            (g, Ok(h)) if g == h => agreed_ok += 1,
+            _ => bad.push(format!("{} [{what}]: go {go} ours {ours:?}", zp.display())),
+        }
+    }
+    assert_eq!(text.lines().count(), paths.len());
+    let n = bad.len();
+    bad.truncate(10);
+    assert!(
+        n == 0,
+        "{n} of {} mutated zips disagree:\n{}",
+        paths.len(),
+        bad.join("\n")
+    );
+    assert!(agreed_ok > 0);
 }
