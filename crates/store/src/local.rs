@@ -57,10 +57,13 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # For information about cache directory tags see https://bford.info/cachedir/\n";
 
 const COPY_BUF: usize = 1 << 20;
+/// Chunk size of streamed reads (ranges and verified full reads). Every
+/// client of a large blob holds about three chunks (the file read, the chunk
+/// held back until the hash is checked, the one being written), so this
+/// bounds memory per download: 200 clients of one 50 MiB zip must fit in
+/// 64 MiB of RSS (crates/modwarden/tests/stampede_rss.rs).
 const STREAM_CHUNK: usize = 32 << 10;
-/// Chunk size of verified full reads: big enough that handing each chunk to
-/// the blocking pool for hashing costs little, small enough to keep memory flat.
-const VERIFY_CHUNK: usize = 1 << 20;
+const VERIFY_CHUNK: usize = STREAM_CHUNK;
 
 /// Options for [`LocalStore::open_with`].
 #[derive(Clone, Debug, Default)]
