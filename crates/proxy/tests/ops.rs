@@ -85,3 +85,46 @@ async fn nosumdb_modules_are_stored_as_unverified_by_policy() {
     assert_eq!(rec.verified_by, common::DB_NAME);
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_bound_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let store = tempfile::tempdir().unwrap();
+    let flags = Layer {
+        sumdb: Some(vec!["off".into()]),
+        offline: Some(true),
+        max_connections: Some(2),
+        ..Layer::default()
+    };
+    let proxy = common::start_proxy(flags, store.path()).await;
+    let addr = proxy.base.trim_start_matches("http://").to_string();
+    // Two idle keep-alive connections take both slots.
+    let a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        c.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "a third connection was served past the bound"
+    );
+    drop(a);
+    tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf))
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    proxy.stop().await;
+}
