@@ -316,6 +316,31 @@ fn diagnose_toolchain(env: &GoEnv, out: &mut Vec<EnvFinding>) {
             ),
         ));
     }
+    // What the current module asks for (`go` and `toolchain` lines).
+    let wanted = read_go_lines(env.get("GOMOD"));
+    if let Some(want) = &wanted
+        && !version.is_empty()
+        && gomod::semver::compare(&go_semver(want), &go_semver(version))
+            == std::cmp::Ordering::Greater
+    {
+        if name == "local" {
+            out.push(f(
+                Level::Error,
+                "GOTOOLCHAIN",
+                format!(
+                    "go.mod asks for {want} but the installed go is {version} and GOTOOLCHAIN=local forbids switching: builds fail with \"go.mod requires go >= ...\""
+                ),
+            ));
+        } else {
+            out.push(f(
+                Level::Info,
+                "GOTOOLCHAIN",
+                format!(
+                    "go.mod asks for {want}, newer than the installed {version}: the go command downloads and runs {want} (GOTOOLCHAIN={tc})"
+                ),
+            ));
+        }
+    }
     if name == "auto" || mode == Some("auto") {
         out.push(f(
             Level::Info,
@@ -323,6 +348,50 @@ fn diagnose_toolchain(env: &GoEnv, out: &mut Vec<EnvFinding>) {
             format!("GOTOOLCHAIN={tc}: a go.mod asking for a newer go makes the go command download that toolchain (from GOPROXY, verified by GOSUMDB)"),
         ));
     }
+}
+
+/// `go1.22.3` / `1.22` / `go1.23rc1` as a comparable semver (`v1.22.3`,
+/// `v1.22.0`, `v1.23.0-rc1`).
+fn go_semver(v: &str) -> String {
+    let v = v.trim_start_matches("go");
+    let (num, pre) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, ""),
+    };
+    let mut parts: Vec<&str> = num.split('.').collect();
+    while parts.len() < 3 {
+        parts.push("0");
+    }
+    let base = format!("v{}", parts.join("."));
+    if pre.is_empty() {
+        base
+    } else {
+        format!("{base}-{pre}")
+    }
+}
+
+/// The newest of the `go` and `toolchain` lines of a go.mod (as `goX.Y[.Z]`).
+fn read_go_lines(gomod: &str) -> Option<String> {
+    if gomod.is_empty() || gomod == "/dev/null" {
+        return None;
+    }
+    let text = std::fs::read_to_string(gomod).ok()?;
+    let mut best: Option<String> = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let v = match f.as_slice() {
+            ["go", v, ..] => format!("go{v}"),
+            ["toolchain", v, ..] if v.starts_with("go") => v.to_string(),
+            _ => continue,
+        };
+        if best
+            .as_ref()
+            .is_none_or(|b| gomod::semver::compare(&go_semver(&v), &go_semver(b)).is_gt())
+        {
+            best = Some(v);
+        }
+    }
+    best
 }
 
 /// Free and total bytes of the file system holding `path` (or its nearest
@@ -369,6 +438,26 @@ mod tests {
         assert!(vars.contains(&"GOSUMDB"));
         assert!(vars.contains(&"GONOSUMDB"));
         assert!(got.iter().any(|f| f.message.contains("-insecure")));
+    }
+
+    #[test]
+    fn toolchain_local_with_newer_go_mod() {
+        let t = tempfile::tempdir().unwrap();
+        let gomod = t.path().join("go.mod");
+        std::fs::write(&gomod, "module x\n\ngo 1.99.1\n").unwrap();
+        let e = env(&[
+            ("GOTOOLCHAIN", "local"),
+            ("GOVERSION", "go1.26.8"),
+            ("GOMOD", gomod.to_str().unwrap()),
+        ]);
+        let got = diagnose(&e);
+        assert!(
+            got.iter()
+                .any(|f| f.level == Level::Error && f.message.contains("go1.99.1")),
+            "{got:#?}"
+        );
+        assert_eq!(go_semver("go1.23rc1"), "v1.23.0-rc1");
+        assert_eq!(go_semver("1.22"), "v1.22.0");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn parse(text: &str, top: usize) -> InitReport {
         processes,
         skipped_processes,
         inits: all.len(),
-        total_clock_ms: all.iter().map(|i| i.clock_ms).sum(),
+        total_clock_ms: all.iter().map(|i| i.clock_ms).fold(0.0, |a, b| a + b),
         total_bytes: all.iter().map(|i| i.bytes).sum(),
         by_time,
         by_allocs,

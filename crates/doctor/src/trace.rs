@@ -273,7 +273,7 @@ fn build_report(
                 p50: percentile(&t, 0.5),
                 p95: percentile(&t, 0.95),
                 max: t.last().copied().unwrap_or(0.0),
-                total: t.iter().sum(),
+                total: t.iter().fold(0.0, |a, b| a + b),
             }
         })
         .collect();
@@ -293,7 +293,10 @@ fn build_report(
     });
     slowest.truncate(10);
     let failures: Vec<Request> = done.iter().filter(|r| !r.ok).cloned().collect();
-    let request_seconds: f64 = done.iter().filter_map(|r| r.seconds).sum();
+    let request_seconds: f64 = done
+        .iter()
+        .filter_map(|r| r.seconds)
+        .fold(0.0, |a, b| a + b);
     let mut report = TraceReport {
         wall_seconds,
         requests: done.len(),
@@ -333,7 +336,11 @@ fn bottleneck(r: &TraceReport, done: &[Request]) -> String {
             "The checksum database timed out ({sumdb_timeouts} request(s) to {host}): check GOSUMDB and whether your proxy serves /sumdb/."
         );
     }
-    let vcs_time: f64 = r.vcs.iter().filter_map(|v| v.seconds).sum();
+    let vcs_time: f64 = r
+        .vcs
+        .iter()
+        .filter_map(|v| v.seconds)
+        .fold(0.0, |a, b| a + b);
     let gogets = done.iter().filter(|q| q.kind == "go-get").count();
     let total = r.wall_seconds.unwrap_or(r.request_seconds.max(vcs_time));
     if (!r.vcs.is_empty() && vcs_time >= 0.3 * total) || (gogets > 0 && r.vcs.len() >= gogets) {
