@@ -182,9 +182,12 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Store directory [default: the user's cache directory/modwarden].
-    #[arg(long, value_name = "DIR")]
+    /// Store: a directory, or an object store URL such as s3://bucket/prefix (endpoint and credentials from AWS_* variables) [default: the user's cache directory/modwarden].
+    #[arg(long, value_name = "DIR|URL")]
     pub store: Option<PathBuf>,
+    /// Local directory for download staging and checksum database state [default: the store directory; for an object store, the user's cache directory/modwarden-state].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Upstream proxies, GOPROXY syntax (`,` falls through on 404/410, `|` on any error) [default: the go command's default].
     #[arg(long, value_name = "LIST")]
     pub upstream: Option<String>,

@@ -33,6 +33,8 @@ pub mod env {
     pub const PRIVATE_UPSTREAM: &str = "MODWARDEN_PRIVATE_UPSTREAM";
     /// `--offline`.
     pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
+    /// `--state-dir`.
+    pub const STATE_DIR: &str = "MODWARDEN_STATE_DIR";
     /// `--config`: the config file.
     pub const CONFIG: &str = "MODWARDEN_CONFIG";
     /// `--upstream-timeout`: first-byte and idle-read timeout, seconds.
@@ -70,8 +72,14 @@ pub mod env {
 pub struct Layer {
     /// Address to listen on, `host:port`.
     pub listen: Option<String>,
-    /// Store directory (local disk).
+    /// Store: a local directory, or an object store URL (`s3://bucket/prefix`,
+    /// `gs://...`, `az://...`; credentials and endpoint from the usual
+    /// `AWS_*`/`GOOGLE_*`/`AZURE_*` variables).
     pub store: Option<PathBuf>,
+    /// Local directory for download staging and the checksum database's
+    /// latest tree (default: the store directory, or the user's cache
+    /// directory when the store is an object store).
+    pub state_dir: Option<PathBuf>,
     /// Upstream proxies, GOPROXY syntax.
     pub upstream: Option<String>,
     /// Checksum databases, GOSUMDB syntax each (`name+hash+key [URL]`).
@@ -128,8 +136,12 @@ pub struct SumdbConfig {
 pub struct ServeConfig {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Local store directory.
+    /// Local store directory (when `store_url` is `None`), or the URL text.
     pub store: PathBuf,
+    /// The object store URL, when the store is not a local directory.
+    pub store_url: Option<String>,
+    /// Local directory for staging downloads and sumdb state.
+    pub state_dir: PathBuf,
     /// Public upstreams (empty when offline).
     pub upstream: ProxyList,
     /// Checksum databases; the first verifies public modules.
@@ -220,6 +232,7 @@ pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> 
     Ok(Layer {
         listen: get(env::LISTEN),
         store: get(env::STORE).map(PathBuf::from),
+        state_dir: get(env::STATE_DIR).map(PathBuf::from),
         upstream: get(env::UPSTREAM),
         sumdb: get(env::SUMDB).map(|v| {
             v.split(';')
@@ -320,6 +333,34 @@ pub fn merge(
         })?,
     };
 
+    let store_text = store.to_string_lossy().to_string();
+    let store_url = match store_text.split_once("://") {
+        Some((scheme, _)) if OBJECT_SCHEMES.contains(&scheme) => Some(store_text.clone()),
+        Some((scheme, _)) => {
+            return Err(ConfigError::Invalid {
+                key: "--store".into(),
+                value: store_text.clone(),
+                reason: format!(
+                    "unknown store scheme {scheme:?}: use a directory or one of {}",
+                    OBJECT_SCHEMES.join(", ")
+                ),
+            });
+        }
+        None => None,
+    };
+    let state_dir = match (pick!(state_dir), &store_url) {
+        (Some(d), _) => d,
+        (None, None) => store.clone(),
+        (None, Some(_)) => default_store(env_vars)
+            .map(|p| p.with_file_name("modwarden-state"))
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "--state-dir".into(),
+                value: String::new(),
+                reason: "an object store needs a local state directory: pass --state-dir DIR"
+                    .into(),
+            })?,
+    };
+
     let offline = pick!(offline).unwrap_or(false);
     let upstream = if offline {
         ProxyList::default()
@@ -406,6 +447,8 @@ pub fn merge(
     let config = ServeConfig {
         listen,
         store,
+        store_url,
+        state_dir,
         upstream,
         sumdb,
         nosumdb: Patterns::parse(&pick!(nosumdb).unwrap_or_default()),
@@ -428,6 +471,9 @@ pub fn merge(
     check_loop(&config)?;
     Ok(config)
 }
+
+/// URL schemes `--store` accepts besides a directory.
+pub const OBJECT_SCHEMES: [&str; 6] = ["s3", "s3a", "gs", "az", "azure", "memory"];
 
 fn proxy_list(
     key: &str,
@@ -661,6 +707,47 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn object_store_urls_get_a_local_state_dir() {
+        let flags = Layer {
+            store: Some("s3://bucket/modwarden".into()),
+            ..Layer::default()
+        };
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.store_url.as_deref(), Some("s3://bucket/modwarden"));
+        assert_eq!(c.state_dir, PathBuf::from("/h/.cache/modwarden-state"));
+        let flags = Layer {
+            store: Some("ftp://x/y".into()),
+            ..Layer::default()
+        };
+        let err = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown store scheme"), "{err}");
+        let flags = Layer {
+            store: Some("/srv/mw".into()),
+            ..Layer::default()
+        };
+        let c = merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!((c.store_url, c.state_dir), (None, PathBuf::from("/srv/mw")));
     }
 
     #[test]

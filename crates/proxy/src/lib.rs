@@ -129,15 +129,28 @@ impl App {
         config: &ServeConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<App, StartError> {
-        let store = store::local::LocalStore::open(&config.store)
-            .await
-            .map_err(|source| StartError::Store {
-                path: config.store.display().to_string(),
-                source,
-            })?;
-        // Downloads are staged next to the store (same file system); a crash
-        // can leave only `upstream-*.tmp` files, removed here at start.
-        let staging = config.store.join("downloads");
+        let store: Arc<dyn store::Store> = match &config.store_url {
+            Some(url) => Arc::new(
+                store::object::ObjectStoreBackend::from_url(url, Vec::<(String, String)>::new())
+                    .await
+                    .map_err(|source| StartError::Store {
+                        path: url.clone(),
+                        source,
+                    })?,
+            ),
+            None => Arc::new(
+                store::local::LocalStore::open(&config.store)
+                    .await
+                    .map_err(|source| StartError::Store {
+                        path: config.store.display().to_string(),
+                        source,
+                    })?,
+            ),
+        };
+        // Downloads are staged in the state directory (the store directory
+        // for a local store: the same file system); a crash can leave only
+        // `upstream-*.tmp` files, removed here at start.
+        let staging = config.state_dir.join("downloads");
         std::fs::create_dir_all(&staging).map_err(|source| StartError::Io {
             path: staging.display().to_string(),
             source,
@@ -149,7 +162,6 @@ impl App {
                 }
             }
         }
-        let store: Arc<dyn store::Store> = Arc::new(store);
         Self::build_with_store(config, store, staging, clock).await
     }
 
@@ -188,7 +200,7 @@ impl App {
             client_config.clone(),
             observer.clone(),
         )?;
-        let state_dir = config.store.join("sumdb-state");
+        let state_dir = config.state_dir.join("sumdb-state");
         std::fs::create_dir_all(&state_dir).map_err(|source| StartError::Io {
             path: state_dir.display().to_string(),
             source,

@@ -27,3 +27,4 @@
 pub mod fixtures;
 pub mod go;
 pub mod server;
+pub mod weed;

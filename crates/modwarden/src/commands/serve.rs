@@ -14,6 +14,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flags = Layer {
         listen: args.listen,
         store: args.store,
+        state_dir: args.state_dir,
         upstream: args.upstream,
         sumdb: (!args.sumdb.is_empty()).then_some(args.sumdb),
         nosumdb: args.nosumdb,

@@ -93,6 +93,39 @@ pub async fn start_proxy_with_clock(
     }
 }
 
+/// Starts modwarden on a given store (e.g. a shared bucket), with local
+/// state in `state_dir`.
+pub async fn start_proxy_on_store(
+    mut flags: Layer,
+    state_dir: &Path,
+    store: Arc<dyn store::Store>,
+) -> Proxy {
+    flags.store = Some(state_dir.to_path_buf());
+    flags.listen = Some("127.0.0.1:0".into());
+    let vars: BTreeMap<String, String> = BTreeMap::new();
+    let cfg = config::merge(Layer::default(), &vars, flags, &Defaults::default())
+        .expect("valid test config");
+    let staging = state_dir.join("downloads");
+    std::fs::create_dir_all(&staging).unwrap();
+    let app = proxy::App::build_with_store(&cfg, store, staging, Arc::new(proxy::SystemClock))
+        .await
+        .expect("app builds");
+    let pipeline = app.pipeline().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.serve(listener, async {
+        let _ = rx.await;
+    }));
+    Proxy {
+        base,
+        pipeline,
+        store_dir: cfg.store.clone(),
+        shutdown: Some(tx),
+        task: Some(task),
+    }
+}
+
 /// Flags for a modwarden in front of `upstream` verifying with its sumdb.
 pub fn flags_for(upstream: &FixtureServer, vkey: &str) -> Layer {
     Layer {
