@@ -288,6 +288,112 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    fn fake_cache(mc: &Path, entries: &[(&str, &str, u64)], now: SystemTime) {
+        for (m, v, days_ago) in entries {
+            let e = Entry::new(mc, m, v).unwrap();
+            std::fs::create_dir_all(&e.vdir).unwrap();
+            std::fs::create_dir_all(&e.dir).unwrap();
+            std::fs::write(e.dir.join("a.go"), "package a\n").unwrap();
+            let t = now - Duration::from_secs(days_ago * 86400);
+            for x in ["mod", "zip", "info", "ziphash"] {
+                std::fs::write(e.file(x), format!("{m}{v}{x}")).unwrap();
+                let f = std::fs::File::open(e.file(x)).unwrap();
+                f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+                    .unwrap();
+            }
+            let d = std::fs::File::open(&e.dir).unwrap();
+            d.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn filters_pattern_version_age_toolchains() {
+        let t = tempfile::tempdir().unwrap();
+        let mc = t.path();
+        let now = SystemTime::now();
+        fake_cache(
+            mc,
+            &[
+                ("example.com/a", "v1.0.0", 40),
+                ("example.com/a", "v1.1.0", 1),
+                ("corp.example/x/y", "v0.1.0", 10),
+                ("golang.org/toolchain", "v0.0.1-go1.22.0.linux-amd64", 5),
+            ],
+            now,
+        );
+        let run = |o: CleanOptions| {
+            let r = clean(
+                &CleanOptions {
+                    modcache: mc.to_path_buf(),
+                    dry_run: true,
+                    now: Some(now),
+                    ..o
+                },
+                &crate::NoReporter,
+            )
+            .unwrap();
+            r.removed.into_iter().map(|i| i.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run(CleanOptions {
+                modules: Some(gomod::pattern::Patterns::parse("*.example")),
+                ..Default::default()
+            }),
+            ["corp.example/x/y@v0.1.0"]
+        );
+        assert_eq!(
+            run(CleanOptions {
+                version: Some("v1.0.0".into()),
+                ..Default::default()
+            }),
+            ["example.com/a@v1.0.0"]
+        );
+        assert_eq!(
+            run(CleanOptions {
+                older_than: Some(Duration::from_secs(7 * 86400)),
+                ..Default::default()
+            }),
+            ["example.com/a@v1.0.0", "corp.example/x/y@v0.1.0"]
+        );
+        assert_eq!(
+            run(CleanOptions {
+                toolchains: true,
+                ..Default::default()
+            }),
+            ["golang.org/toolchain@v0.0.1-go1.22.0.linux-amd64"]
+        );
+        // For real, with a read-only extracted tree.
+        let e = Entry::new(mc, "example.com/a", "v1.0.0").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(e.dir.join("a.go"), std::fs::Permissions::from_mode(0o444))
+                .unwrap();
+            std::fs::set_permissions(&e.dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let r = clean(
+            &CleanOptions {
+                modcache: mc.to_path_buf(),
+                version: Some("v1.0.0".into()),
+                now: Some(now),
+                ..Default::default()
+            },
+            &crate::NoReporter,
+        )
+        .unwrap();
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        assert!(!e.dir.exists() && !e.file("zip").exists());
+        assert!(
+            e.file("lock").exists(),
+            "go's lock file stays, as go leaves it"
+        );
+        assert_eq!(
+            std::fs::read_to_string(e.vdir.join("list")).unwrap(),
+            "v1.1.0\n"
+        );
+    }
+
     #[test]
     fn sizes_and_ages() {
         assert_eq!(parse_size("500M").unwrap(), 500 << 20);

@@ -305,20 +305,34 @@ pub struct SandboxReport {
 
 /// Runs `cmd` as is, then again with a temporary, empty GOMODCACHE, GOPATH
 /// and GOCACHE (everything else the same), to tell a broken cache from a
-/// broken network or proxy.
-pub async fn sandbox(cmd: &[OsString], reporter: &dyn Reporter) -> Result<SandboxReport, RunError> {
-    let original = run(cmd, &[], reporter).await?;
+/// broken network or proxy. `base_env` is added to the inherited
+/// environment of both runs.
+pub async fn sandbox(
+    cmd: &[OsString],
+    base_env: &[(String, OsString)],
+    reporter: &dyn Reporter,
+) -> Result<SandboxReport, RunError> {
+    let original = run(cmd, base_env, reporter).await?;
     let dir = tempfile::Builder::new()
         .prefix("modwarden-sandbox-")
         .tempdir()
         .map_err(RunError::Sandbox)?;
-    let env: Vec<(String, OsString)> = vec![
+    let goflags = match base_env.iter().rev().find(|(k, _)| k == "GOFLAGS") {
+        Some((_, v)) => {
+            let mut v = v.clone();
+            v.push(" -modcacherw");
+            v
+        }
+        None => goflags_with("-modcacherw"),
+    };
+    let mut env: Vec<(String, OsString)> = base_env.to_vec();
+    env.extend([
         ("GOMODCACHE".into(), dir.path().join("mod").into()),
         ("GOPATH".into(), dir.path().join("gopath").into()),
         ("GOCACHE".into(), dir.path().join("gocache").into()),
         // So the sandbox can be deleted afterwards.
-        ("GOFLAGS".into(), goflags_with("-modcacherw")),
-    ];
+        ("GOFLAGS".into(), goflags),
+    ]);
     let sandbox = run(cmd, &env, reporter).await?;
     let (culprit, verdict) = match (original.success(), sandbox.success()) {
         (false, true) => (

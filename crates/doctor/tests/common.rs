@@ -149,6 +149,44 @@ impl World {
     }
 }
 
+impl World {
+    /// The hermetic environment of [`World::go_cmdline`], as pairs, for
+    /// runners that set variables themselves (the sandbox).
+    pub fn go_env(&self, goproxy: &str) -> Vec<(String, std::ffi::OsString)> {
+        let d = self.go.dir();
+        vec![
+            ("HOME".into(), d.join("home").into()),
+            ("TMPDIR".into(), d.join("tmp").into()),
+            ("GOPROXY".into(), goproxy.into()),
+            ("GOSUMDB".into(), self.vkey.clone().into()),
+            ("GONOSUMDB".into(), "".into()),
+            ("GOPRIVATE".into(), "".into()),
+            ("GONOPROXY".into(), "".into()),
+            ("GOINSECURE".into(), "".into()),
+            ("GOMODCACHE".into(), self.modcache().into()),
+            ("GOPATH".into(), self.go.gopath().into()),
+            ("GOCACHE".into(), d.join("gc").into()),
+            ("GOTOOLCHAIN".into(), "local".into()),
+            ("GOFLAGS".into(), "-modcacherw".into()),
+            ("GOENV".into(), "off".into()),
+            ("GOWORK".into(), "off".into()),
+        ]
+    }
+
+    /// `sh -c 'cd <work> && exec go args...'` (environment left to the caller).
+    pub fn go_in_work(&self, args: &[&str]) -> Vec<std::ffi::OsString> {
+        let mut script = format!(
+            "cd '{}' && exec '{}'",
+            self.go.work_dir().display(),
+            testkit::go::go_binary().display()
+        );
+        for a in args {
+            script.push_str(&format!(" '{a}'"));
+        }
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+}
+
 /// `cp -a` (keeps modes and times).
 pub fn copy_tree(from: &Path, to: &Path) {
     if to.exists() {

@@ -265,3 +265,29 @@ async fn clean_max_size_removes_least_recently_used_and_build_still_works() {
     assert!(r.failed.is_empty(), "{:?}", r.failed);
     assert_eq!(fs::read_dir(&mc).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_tells_a_broken_cache_from_a_broken_network() {
+    let w = World::new().await;
+    // A .mod that no longer matches go.sum: `go mod download` fails on it.
+    fs::write(
+        w.modcache()
+            .join("cache/download/example.com/simple/@v/v1.1.0.mod"),
+        "module example.com/simple\n\nrequire example.com/evil v1.0.0\n",
+    )
+    .unwrap();
+    let cmd = w.go_in_work(&["mod", "download"]);
+    let r = runner::sandbox(&cmd, &w.go_env(&w.goproxy()), &NoReporter)
+        .await
+        .unwrap();
+    assert!(!r.original.success(), "{}", r.original.stderr);
+    assert!(r.sandbox.success(), "{}", r.sandbox.stderr);
+    assert_eq!(r.culprit, "cache", "{r:#?}");
+
+    // With the proxy gone, both fail: not the cache's fault.
+    let r = runner::sandbox(&cmd, &w.go_env("http://127.0.0.1:1"), &NoReporter)
+        .await
+        .unwrap();
+    assert!(!r.original.success() && !r.sandbox.success(), "{r:#?}");
+    assert_eq!(r.culprit, "network", "{r:#?}");
+}

@@ -278,7 +278,7 @@ fn run_sandbox(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let reporter = BarReporter::new(false, !args.json);
-    let report = runtime()?.block_on(doctor::runner::sandbox(&args.command, &reporter))?;
+    let report = runtime()?.block_on(doctor::runner::sandbox(&args.command, &[], &reporter))?;
     if args.json {
         print_json(&report)?;
     } else {
