@@ -61,7 +61,19 @@ fn verdict_of(err: &reqwest::Error) -> (Verdict, String) {
         Verdict::Dns
     } else if low.contains("connection refused") {
         Verdict::Refused
-    } else if low.contains("certificate") || low.contains("tls") || low.contains("handshake") {
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "unknownissuer",
+        "peer sent",
+        "alert",
+    ]
+    .iter()
+    .any(|w| low.contains(w))
+    {
         Verdict::Tls
     } else {
         Verdict::Error

@@ -352,6 +352,15 @@ async fn each_injected_failure_is_found_exactly_and_repaired() {
             "{}: {refetched:#?}",
             case.name
         );
+        let mut shown = fix.clone();
+        shown.actions.extend(refetched.iter().cloned());
+        shown.needs_download.clear();
+        rendered.push_str(&redact(
+            &doctor::render::fix(&shown),
+            &mc,
+            &state,
+            w.go.dir(),
+        ));
         let after = cache::scan(&w.scan_options(), &NoReporter).unwrap();
         assert!(
             !after.has_problems(),

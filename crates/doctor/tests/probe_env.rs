@@ -22,8 +22,10 @@ async fn probes_give_a_plain_verdict_per_target() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
+    // https to a plain-http server: the TLS handshake fails.
+    let tls = format!("https://{}", without_db.addr());
     let goproxy = format!(
-        "{}|http://{refused}|{}|{},direct",
+        "{}|http://{refused}|{tls}|{}|{},direct",
         hung.base_url(),
         without_db.base_url(),
         with_db.base_url()
@@ -40,14 +42,15 @@ async fn probes_give_a_plain_verdict_per_target() {
         [
             ("GOPROXY[1]", Verdict::Timeout, None),
             ("GOPROXY[2]", Verdict::Refused, None),
-            ("GOPROXY[3]", Verdict::Ok, Some(404)),
-            ("GOPROXY[4]", Verdict::Ok, Some(200)),
+            ("GOPROXY[3]", Verdict::Tls, None),
+            ("GOPROXY[4]", Verdict::Ok, Some(404)),
+            ("GOPROXY[5]", Verdict::Ok, Some(200)),
         ],
         "{probes:#?}"
     );
-    assert!(probes[3].detail.contains("serves the checksum database"));
+    assert!(probes[4].detail.contains("serves the checksum database"));
     assert!(
-        probes[2]
+        probes[3]
             .detail
             .contains("does not proxy the checksum database")
     );
@@ -84,7 +87,7 @@ async fn probes_give_a_plain_verdict_per_target() {
 fn regex_lite_redact_errors(s: &str) -> String {
     s.lines()
         .map(|l| {
-            if (l.contains(" timeout ") || l.contains(" refused ")) && l.contains("error") {
+            if l.contains(" timeout ") || l.contains(" refused ") || l.contains(" TLS ") {
                 match l.find("ms  ") {
                     Some(i) => format!("{}ms  [transport error]", &l[..i]),
                     None => l.to_string(),
