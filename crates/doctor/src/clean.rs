@@ -170,7 +170,7 @@ pub fn clean(opts: &CleanOptions, reporter: &dyn Reporter) -> Result<CleanReport
             match remove_entry(root, &s.entry, opts.lock_wait) {
                 Ok(freed) => report.bytes_freed += freed,
                 Err(err) => {
-                    report.failed.push(format!("{}: {err}", item.id));
+                    report.failed.push(err.to_string());
                     reporter.advance(1);
                     continue;
                 }
@@ -187,25 +187,25 @@ pub fn clean(opts: &CleanOptions, reporter: &dyn Reporter) -> Result<CleanReport
 
 /// Removes one module version (all its files and its extracted tree, not
 /// its `.lock`) under go's lock, then rewrites `@v/list` as go would.
-pub fn remove_entry(root: &Path, e: &Entry, lock_wait: Duration) -> Result<u64, String> {
+pub fn remove_entry(root: &Path, e: &Entry, lock_wait: Duration) -> Result<u64, CleanError> {
     let _lock = match e.lock(lock_wait) {
         Ok(Some(l)) => Some(l),
-        Ok(None) if e.vdir.is_dir() => {
-            return Err("a go command holds its lock; skipped".into());
-        }
+        Ok(None) if e.vdir.is_dir() => return Err(CleanError::Busy { id: e.id() }),
         Ok(None) => None,
-        Err(err) => return Err(format!("cannot take go's lock: {err}")),
+        Err(source) => return Err(CleanError::Lock { id: e.id(), source }),
     };
     let mut freed = 0;
     // The extracted tree first: without its zip go could not restore it.
     let mut files = entry_files(e);
     files.rotate_right(1);
     for p in files {
-        freed += remove_within(root, &p).map_err(|x| x.to_string())?;
+        freed += remove_within(root, &p)?;
     }
     if e.vdir.is_dir() {
-        crate::repair::rewrite_list(&e.vdir)
-            .map_err(|x| format!("rewriting {}: {x}", e.vdir.join("list").display()))?;
+        crate::repair::rewrite_list(&e.vdir).map_err(|source| CleanError::List {
+            path: e.vdir.join("list"),
+            source,
+        })?;
     }
     Ok(freed)
 }
@@ -239,9 +239,57 @@ fn clean_all(root: &Path, dry_run: bool, mut report: CleanReport) -> CleanReport
     report
 }
 
+/// A `--max-size` or `--older-than` value that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {input:?}: {reason}")]
+pub struct ParseError {
+    /// "size" or "age".
+    pub what: &'static str,
+    /// The text given.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Why one module version could not be removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CleanError {
+    /// A go command held the version's lock for the whole wait.
+    #[error("{id}: a go command holds its lock; skipped")]
+    Busy {
+        /// `module@version`.
+        id: String,
+    },
+    /// The lock file could not be opened.
+    #[error("{id}: cannot take go's lock: {source}")]
+    Lock {
+        /// `module@version`.
+        id: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file or tree could not be removed.
+    #[error(transparent)]
+    Remove(#[from] crate::fsutil::RemoveError),
+    /// `@v/list` could not be rewritten.
+    #[error("rewriting {path}: {source}", path = path.display())]
+    List {
+        /// The list file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Parses a size like `500M`, `2G`, `1.5GiB`, `1024` (bytes; K/M/G/T are
 /// powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ParseError> {
+    let err = |reason: &str| ParseError {
+        what: "size",
+        input: s.to_string(),
+        reason: reason.to_string(),
+    };
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -249,26 +297,31 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit like 500M or 2G"))?;
+        .map_err(|_| err("expected a number and a unit like 500M or 2G"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        u => return Err(format!("invalid size {s:?}: unknown unit {u:?}")),
+        u => return Err(err(&format!("unknown unit {u:?} (B, K, M, G, T)"))),
     };
     Ok((n * mult as f64) as u64)
 }
 
 /// Parses a duration like `30d`, `12h`, `90m`, `2w`, `45s`.
-pub fn parse_age(s: &str) -> Result<Duration, String> {
+pub fn parse_age(s: &str) -> Result<Duration, ParseError> {
+    let err = |reason: &str| ParseError {
+        what: "age",
+        input: s.to_string(),
+        reason: reason.to_string(),
+    };
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("invalid age {s:?}: expected a number and a unit like 30d or 12h"))?;
+        .map_err(|_| err("expected a number and a unit like 30d or 12h"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -276,9 +329,7 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
         "d" | "" => 86400,
         "w" => 7 * 86400,
         u => {
-            return Err(format!(
-                "invalid age {s:?}: unknown unit {u:?} (s, m, h, d, w)"
-            ));
+            return Err(err(&format!("unknown unit {u:?} (s, m, h, d, w)")));
         }
     };
     Ok(Duration::from_secs(n * mult))
@@ -400,7 +451,10 @@ mod tests {
         assert_eq!(parse_size("2G").unwrap(), 2 << 30);
         assert_eq!(parse_size("1024").unwrap(), 1024);
         assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
-        assert!(parse_size("lots").is_err());
+        assert_eq!(
+            parse_size("lots").unwrap_err().to_string(),
+            "invalid size \"lots\": expected a number and a unit like 500M or 2G"
+        );
         assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86400));
         assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3600));
         assert!(parse_age("3y").is_err());

@@ -33,14 +33,12 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(clean::parse_age)
             .transpose()
-            .map_err(anyhow::Error::msg)
             .context("--older-than")?,
         max_size: args
             .max_size
             .as_deref()
             .map(clean::parse_size)
             .transpose()
-            .map_err(anyhow::Error::msg)
             .context("--max-size")?,
         toolchains: args.toolchains,
         all: args.all,
