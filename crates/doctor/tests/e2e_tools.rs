@@ -291,3 +291,44 @@ async fn sandbox_tells_a_broken_cache_from_a_broken_network() {
     assert!(!r.original.success() && !r.sandbox.success(), "{r:#?}");
     assert_eq!(r.culprit, "network", "{r:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inittrace_of_go_run_leaves_out_the_go_command() {
+    let w = World::new().await;
+    let dir = w.go.dir().join("initprog");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("go.mod"),
+        "module example.com/initprog\n\ngo 1.21\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("main.go"),
+        "package main\n\nvar big = make([]byte, 3<<20)\n\nfunc main() { _ = big }\n",
+    )
+    .unwrap();
+    let script = format!(
+        "cd '{}' && exec '{}' run .",
+        dir.display(),
+        testkit::go::go_binary().display()
+    );
+    let cmd: Vec<std::ffi::OsString> = vec!["sh".into(), "-c".into(), script.into()];
+    let mut env = w.go_env("off");
+    env.push(("GODEBUG".into(), "inittrace=1".into()));
+    let out = runner::run(&cmd, &env, &NoReporter).await.unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    let r = doctor::inittrace::parse(&out.stderr, 5);
+    assert!(
+        r.skipped_processes >= 1,
+        "the go command's own inits: {r:#?}"
+    );
+    assert!(r.processes > r.skipped_processes, "{r:#?}");
+    assert_eq!(r.by_allocs[0].package, "main", "{r:#?}");
+    assert!(r.by_allocs[0].bytes >= 3 << 20);
+    assert!(
+        r.by_time
+            .iter()
+            .chain(&r.by_allocs)
+            .all(|i| !i.package.starts_with("cmd/"))
+    );
+}
