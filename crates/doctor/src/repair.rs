@@ -165,6 +165,18 @@ pub fn remove_broken(
     let mut refetch = Vec::new();
     for (id, (e, findings)) in by_entry {
         let _lock = match e.lock(lock_wait) {
+            Ok(None) if e.vdir.is_dir() => {
+                out.actions.push(Action {
+                    action: ActionKind::Failed,
+                    path: e.file("lock"),
+                    id: Some(id.clone()),
+                    bytes: 0,
+                    detail:
+                        "a go command holds its lock; left alone (run --fix again when it is done)"
+                            .into(),
+                });
+                continue;
+            }
             Ok(l) => l,
             Err(err) => {
                 out.actions.push(Action {
@@ -683,4 +695,39 @@ impl SumdbAccess {
 /// Whether `f` is something `--fix` acts on.
 pub fn is_fixable(f: &Finding) -> bool {
     f.severity == Severity::Problem && f.kind != Kind::LockBusy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fix_leaves_an_entry_alone_while_go_holds_its_lock() {
+        let t = tempfile::tempdir().unwrap();
+        let mc = t.path();
+        let e = Entry::new(mc, "example.com/m", "v1.0.0").unwrap();
+        fs::create_dir_all(&e.vdir).unwrap();
+        fs::write(e.file("info"), "{").unwrap();
+        let report = crate::cache::scan(
+            &crate::cache::ScanOptions::new(mc.to_path_buf()),
+            &crate::NoReporter,
+        )
+        .unwrap();
+        assert_eq!(report.findings[0].kind, Kind::InfoUnreadable);
+        let held = VersionLock::acquire(&e.file("lock"), Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        let (fix, todo) = remove_broken(&report, Duration::from_millis(50), &crate::NoReporter);
+        assert!(!fix.all_ok());
+        assert!(todo.is_empty());
+        assert!(e.file("info").exists());
+        drop(held);
+        let (fix, todo) = remove_broken(&report, Duration::from_millis(50), &crate::NoReporter);
+        assert!(fix.all_ok(), "{fix:#?}");
+        assert!(!e.file("info").exists());
+        assert_eq!(todo.len(), 1);
+        assert!(todo[0].1.info && !todo[0].1.zip);
+        // An .info alone does not make go download anything.
+        assert!(fix.needs_download.is_empty());
+    }
 }
