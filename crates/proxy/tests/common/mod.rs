@@ -77,6 +77,11 @@ pub async fn start_proxy_with_clock(
     let app = proxy::App::build_with_clock(&cfg, clock)
         .await
         .expect("app builds");
+    serve_app(app, &cfg).await
+}
+
+/// Serves `app` on 127.0.0.1:0 until the returned handle is stopped.
+async fn serve_app(app: proxy::App, cfg: &config::ServeConfig) -> Proxy {
     let pipeline = app.pipeline().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -110,20 +115,7 @@ pub async fn start_proxy_on_store(
     let app = proxy::App::build_with_store(&cfg, store, staging, Arc::new(proxy::SystemClock))
         .await
         .expect("app builds");
-    let pipeline = app.pipeline().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve(listener, async {
-        let _ = rx.await;
-    }));
-    Proxy {
-        base,
-        pipeline,
-        store_dir: cfg.store.clone(),
-        shutdown: Some(tx),
-        task: Some(task),
-    }
+    serve_app(app, &cfg).await
 }
 
 /// Flags for a modwarden in front of `upstream` verifying with its sumdb.
