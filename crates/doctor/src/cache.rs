@@ -1049,6 +1049,34 @@ mod tests {
         assert_eq!(r.findings[0].kind, Kind::InfoUnreadable);
     }
 
+    /// PROTOCOL.md §8: a zip with directory entries verifies, but its
+    /// extracted tree cannot hash the same; that is not the cache's fault.
+    #[test]
+    fn zip_with_directory_entries_is_a_note_not_a_problem() {
+        let t = tempfile::tempdir().unwrap();
+        let mc = t.path();
+        let e = Entry::new(mc, "example.com/d", "v1.0.0").unwrap();
+        fs::create_dir_all(&e.vdir).unwrap();
+        let mut b = gomod::zip::ZipBuilder::new(std::io::Cursor::new(Vec::new()));
+        b.add_dir("example.com/d@v1.0.0/sub/").unwrap();
+        b.add_file("example.com/d@v1.0.0/go.mod", b"module example.com/d\n")
+            .unwrap();
+        b.add_file("example.com/d@v1.0.0/sub/x.go", b"package sub\n")
+            .unwrap();
+        let zip = b.finish().unwrap().into_inner();
+        fs::write(e.file("zip"), &zip).unwrap();
+        let h1 = gomod::dirhash::hash_zip(std::io::Cursor::new(&zip)).unwrap();
+        fs::write(e.file("ziphash"), &h1).unwrap();
+        fs::create_dir_all(e.dir.join("sub")).unwrap();
+        fs::write(e.dir.join("go.mod"), "module example.com/d\n").unwrap();
+        fs::write(e.dir.join("sub/x.go"), "package sub\n").unwrap();
+        let r = scan(&ScanOptions::new(mc.to_path_buf()), &crate::NoReporter).unwrap();
+        assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+        assert_eq!(r.findings[0].kind, Kind::DirModified);
+        assert_eq!(r.findings[0].severity, Severity::Note);
+        assert!(!r.has_problems());
+    }
+
     #[test]
     fn tile_sizes() {
         assert_eq!(sumdb_cache_shape("sum.x/tile/8/0/000.p/5", &[0; 160]), None);
