@@ -549,9 +549,9 @@ impl Pipeline {
         };
         let lookup = async {
             match (policy, &existing) {
-                (Policy::Verify, None) => self.sumdbs[0].lookup(module, version).await.map(Some),
+                (Policy::Verify, None) => self.verification_lookup(module, version).await.map(Some),
                 (Policy::Verify, Some(r)) if r.zip_h1.is_none() => {
-                    self.sumdbs[0].lookup(module, version).await.map(Some)
+                    self.verification_lookup(module, version).await.map(Some)
                 }
                 _ => Ok(None),
             }
