@@ -203,6 +203,9 @@ pub struct ServeArgs {
     /// Upstreams for private modules, GOPROXY syntax.
     #[arg(long, value_name = "LIST")]
     pub private_upstream: Option<String>,
+    /// Redis URL (redis://host:port) shared by the instances of one store: one upstream fetch per version across instances, and a shared not-found cache.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// Serve only what the store has; never contact an upstream.
     #[arg(long)]
     pub offline: bool,

@@ -33,6 +33,8 @@ pub mod env {
     pub const PRIVATE_UPSTREAM: &str = "MODWARDEN_PRIVATE_UPSTREAM";
     /// `--offline`.
     pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
+    /// `--redis`.
+    pub const REDIS: &str = "MODWARDEN_REDIS";
     /// `--state-dir`.
     pub const STATE_DIR: &str = "MODWARDEN_STATE_DIR";
     /// `--config`: the config file.
@@ -92,6 +94,9 @@ pub struct Layer {
     pub private_upstream: Option<String>,
     /// Serve only what the store has.
     pub offline: Option<bool>,
+    /// Redis URL shared by the instances of one store: fetch locks and the
+    /// negative cache.
+    pub redis: Option<String>,
     /// First-byte and idle-read timeout for upstreams, seconds.
     pub upstream_timeout: Option<u64>,
     /// Overall deadline of one upstream request, retries included, seconds.
@@ -154,6 +159,8 @@ pub struct ServeConfig {
     pub private_upstream: ProxyList,
     /// Serve only the store.
     pub offline: bool,
+    /// Redis URL for coordination between instances.
+    pub redis: Option<String>,
     /// First-byte and idle-read timeout.
     pub upstream_timeout: Duration,
     /// Overall deadline per upstream request.
@@ -243,6 +250,7 @@ pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> 
         nosumdb: get(env::NOSUMDB),
         private: get(env::PRIVATE),
         private_upstream: get(env::PRIVATE_UPSTREAM),
+        redis: get(env::REDIS),
         offline: get(env::OFFLINE)
             .map(|v| parse_bool(env::OFFLINE, &v))
             .transpose()?,
@@ -455,6 +463,7 @@ pub fn merge(
         private: Patterns::parse(&pick!(private).unwrap_or_default()),
         private_upstream,
         offline,
+        redis: pick!(redis),
         upstream_timeout: secs(pick!(upstream_timeout), 30),
         request_deadline: secs(pick!(request_deadline), 120),
         max_upstream_concurrency,

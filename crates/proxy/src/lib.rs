@@ -11,6 +11,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+mod coord;
 mod error;
 mod listener;
 pub mod metrics;
@@ -57,6 +58,17 @@ pub enum StartError {
         /// Why.
         #[source]
         source: sumdb::Error,
+    },
+    /// Redis is configured but cannot be reached.
+    #[error(
+        "cannot connect to redis at {url}: {source}; fix --redis or leave it out to run without coordination"
+    )]
+    Redis {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: redis::RedisError,
     },
     /// The upstream client could not be built.
     #[error(transparent)]
@@ -258,6 +270,17 @@ impl App {
                 }
             });
         }
+        let coordinator = match &config.redis {
+            None => None,
+            Some(url) => Some(
+                coord::Coordinator::connect(url, &instance, "modwarden")
+                    .await
+                    .map_err(|source| StartError::Redis {
+                        url: url.clone(),
+                        source,
+                    })?,
+            ),
+        };
         let pipeline = Pipeline::new(PipelineParts {
             store,
             public,
@@ -272,10 +295,12 @@ impl App {
                 negative_ttl: config.negative_ttl,
                 probe_negative_ttl: config.negative_ttl * 5,
                 stale_if_error: config.stale_if_error,
+                coordination_wait: config.request_deadline,
             },
             max_upstream_concurrency: config.max_upstream_concurrency,
             metrics,
             clock,
+            coordinator,
         });
         Ok(App {
             state: AppState {

@@ -74,6 +74,10 @@ pub struct Timing {
     pub probe_negative_ttl: Duration,
     /// How long past the TTL a mutable answer may be served when upstreams fail.
     pub stale_if_error: Duration,
+    /// How long an instance waits for another instance's fetch of the same
+    /// version (Redis coordination) before fetching itself; also the lock's
+    /// expiry.
+    pub coordination_wait: Duration,
 }
 
 /// How a module is treated.
@@ -159,6 +163,7 @@ pub struct Pipeline {
     doc_flights: Mutex<HashMap<String, Flight<Bytes>>>,
     negative: moka::sync::Cache<String, Negative>,
     clock: Arc<dyn Clock>,
+    coord: Option<crate::coord::Coordinator>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +215,8 @@ pub struct PipelineParts {
     pub metrics: Arc<Metrics>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Redis coordination with other instances, if configured.
+    pub coordinator: Option<crate::coord::Coordinator>,
 }
 
 /// Deterministic jitter in [0.9, 1.0) of `base`, from a key and its fetch
@@ -252,6 +259,7 @@ impl Pipeline {
                 .support_invalidation_closures()
                 .build(),
             clock: parts.clock,
+            coord: parts.coordinator,
         })
     }
 
@@ -306,19 +314,26 @@ impl Pipeline {
         )
     }
 
-    fn negative_hit(&self, key: &str) -> Option<ServeError> {
-        let neg = self.negative.get(key)?;
-        if self.clock.now() >= neg.expires {
+    async fn negative_hit(&self, key: &str) -> Option<ServeError> {
+        if let Some(neg) = self.negative.get(key) {
+            if self.clock.now() < neg.expires {
+                self.metrics.negative_hit();
+                return Some(ServeError::new(neg.status, neg.message, "negative"));
+            }
             self.negative.invalidate(key);
-            return None;
         }
+        // Another instance may have been told "not found" already.
+        let (status, message) = self.coord.as_ref()?.get_negative(key).await?;
         self.metrics.negative_hit();
-        Some(ServeError::new(neg.status, neg.message, "negative"))
+        Some(ServeError::new(status, message, "negative"))
     }
 
-    fn remember_not_found(&self, key: String, e: &ServeError, base: Duration) {
+    async fn remember_not_found(&self, key: String, e: &ServeError, base: Duration) {
         let now = self.clock.now();
         let ttl = jittered(base, &key, now.unix_timestamp_nanos());
+        if let Some(c) = &self.coord {
+            c.set_negative(&key, e.status, &e.message, ttl).await;
+        }
         let expires = now + ttl;
         self.negative.insert(
             key,
@@ -349,7 +364,7 @@ impl Pipeline {
         }
         let what = format!("{module}@{version}{}", kind.ext());
         let neg_key = format!("{module}@{version}:{}", kind == FileKind::Zip);
-        if let Some(e) = self.negative_hit(&neg_key) {
+        if let Some(e) = self.negative_hit(&neg_key).await {
             return Err(e);
         }
         if offline || self.offline {
@@ -361,14 +376,15 @@ impl Pipeline {
         let (m, v) = (module.to_string(), version.to_string());
         let result = self
             .single_flight(&self.record_flights, flight_key, move || {
-                async move { this.fetch_version(&m, &v, kind, existing).await }.boxed()
+                async move { this.fetch_coordinated(&m, &v, kind, existing).await }.boxed()
             })
             .await;
         match result {
             Ok(()) => {}
             Err(e) => {
                 if e.outcome == "not-found" {
-                    self.remember_not_found(neg_key, &e, self.timing.negative_ttl);
+                    self.remember_not_found(neg_key, &e, self.timing.negative_ttl)
+                        .await;
                 }
                 return Err(e);
             }
@@ -456,6 +472,55 @@ impl Pipeline {
     }
 
     /// Fetches, verifies and commits a version.
+    /// Fetches a version, first agreeing with other instances (Redis) on
+    /// who fetches: the others wait for the record to appear in the shared
+    /// store, or for a shared "not found".
+    async fn fetch_coordinated(
+        self: Arc<Self>,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        existing: Option<Record>,
+    ) -> Result<(), ServeError> {
+        let Some(coord) = self.coord.clone() else {
+            return self.fetch_version(module, version, kind, existing).await;
+        };
+        let key = format!("{module}@{version}:{}", kind == FileKind::Zip);
+        let wait = self.timing.coordination_wait;
+        let give_up = tokio::time::Instant::now() + wait;
+        loop {
+            match coord.try_lock(&key, wait).await {
+                crate::coord::Lock::Acquired => {
+                    let r = self
+                        .clone()
+                        .fetch_version(module, version, kind, existing)
+                        .await;
+                    coord.unlock(&key).await;
+                    return r;
+                }
+                crate::coord::Lock::Unavailable => {
+                    return self.fetch_version(module, version, kind, existing).await;
+                }
+                crate::coord::Lock::Busy => {
+                    self.metrics.singleflight_join();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let rec = self.get_record(&RecordKey::new(module, version)).await;
+                    if rec.is_some_and(|r| kind != FileKind::Zip || r.zip.is_some()) {
+                        return Ok(());
+                    }
+                    if let Some((status, message)) = coord.get_negative(&key).await {
+                        return Err(ServeError::new(status, message, "negative"));
+                    }
+                    // If the other instance failed, the lock is gone and the
+                    // next round takes it; if it hangs, stop waiting.
+                    if tokio::time::Instant::now() >= give_up {
+                        return self.fetch_version(module, version, kind, existing).await;
+                    }
+                }
+            }
+        }
+    }
+
     async fn fetch_version(
         self: Arc<Self>,
         module: &str,
@@ -769,7 +834,7 @@ impl Pipeline {
             }
         }
         let neg_key = format!("{label}:doc");
-        if let Some(e) = self.negative_hit(&neg_key) {
+        if let Some(e) = self.negative_hit(&neg_key).await {
             return Err(e);
         }
         if offline || self.offline {
@@ -782,7 +847,7 @@ impl Pipeline {
                     Mutable::Query(_) => self.timing.negative_ttl,
                     _ => self.timing.probe_negative_ttl,
                 };
-                self.remember_not_found(neg_key, &e, base);
+                self.remember_not_found(neg_key, &e, base).await;
                 Err(e)
             }
             Err(e) => match cached {
@@ -862,6 +927,10 @@ impl Pipeline {
             .invalidate_entries_if(move |k, _| k.starts_with(&a) || k.starts_with(&b))
             .map_err(|e| ServeError::new(500, format!("purge failed: {e}"), "error"))?;
         self.negative.run_pending_tasks();
+        if let Some(c) = &self.coord {
+            c.purge_negative(&[prefix_at.clone(), prefix_slash.clone()])
+                .await;
+        }
         let mut purged = before.saturating_sub(self.negative.entry_count());
         for key in [
             DocKey::List(module.to_string()),

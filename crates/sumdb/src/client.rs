@@ -508,7 +508,11 @@ impl Client {
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per write: several clients (in one process or several) may
+        // share a state directory, and must never rename each other's file.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
         fs_err::write(&tmp, msg).map_err(io)?;
         fs_err::File::open(&tmp)
             .and_then(|f| f.sync_all())

@@ -431,6 +431,31 @@ async fn latest_tree_persists_across_restart_and_still_detects_forks() {
     assert_eq!(c.refresh_latest().await.unwrap().n, 302);
 }
 
+/// Several clients (several proxy instances) sharing one state directory
+/// persist the latest tree at the same time without tripping over each
+/// other's temporary files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sharing_a_state_dir_persist_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, vkey) = filled(300);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = Client::new(&vkey, Mem::new(db.clone()), Some(dir.path().to_path_buf())).unwrap();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                c.lookup(&format!("example.com/m{i}"), "v1.0.0")
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let state = dir.path().join("sum.test").join("latest");
+    assert_eq!(std::fs::read(&state).unwrap(), db.clone().signed_tree());
+}
+
 #[tokio::test]
 async fn corrupt_state_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,5 +26,6 @@
 
 pub mod fixtures;
 pub mod go;
+pub mod redis;
 pub mod server;
 pub mod weed;

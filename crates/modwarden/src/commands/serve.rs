@@ -21,6 +21,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         private: args.private,
         private_upstream: args.private_upstream,
         offline: args.offline.then_some(true),
+        redis: args.redis,
         upstream_timeout: args.upstream_timeout,
         request_deadline: args.request_deadline,
         max_upstream_concurrency: args.max_upstream_concurrency,
