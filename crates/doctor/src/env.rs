@@ -66,8 +66,9 @@ impl GoEnv {
                 vars.insert(k.to_string(), v);
             }
         }
-        vars.entry("GOPROXY".into())
-            .or_insert_with(|| gomod::goenv::DEFAULT_GOPROXY.into());
+        // GOPROXY's built-in default lives in the go distribution
+        // ($GOROOT/go.env); without a go command it stays unset and
+        // `diagnose` says so rather than guessing.
         vars.entry("GOSUMDB".into())
             .or_insert_with(|| gomod::goenv::DEFAULT_GOSUMDB.into());
         vars.entry("GOTOOLCHAIN".into())
@@ -126,12 +127,10 @@ impl GoEnv {
         Path::new(gomod).parent().map(|d| d.join("go.sum"))
     }
 
-    /// GOPROXY as go uses it (unset or empty means the default).
+    /// GOPROXY as go reports it; empty only when it is unset and there is
+    /// no go command to tell its built-in default.
     pub fn goproxy(&self) -> &str {
-        match self.get("GOPROXY") {
-            "" => gomod::goenv::DEFAULT_GOPROXY,
-            v => v,
-        }
+        self.get("GOPROXY")
     }
 
     /// GOSUMDB as go uses it.
@@ -193,6 +192,11 @@ fn is_loopback(host: &str) -> bool {
 pub fn diagnose(env: &GoEnv) -> Vec<EnvFinding> {
     let mut out = Vec::new();
     match gomod::goenv::ProxyList::parse(env.goproxy()) {
+        _ if env.goproxy().is_empty() => out.push(f(
+            Level::Warning,
+            "GOPROXY",
+            "GOPROXY is unset and there is no go command to tell its built-in default: set GOPROXY (or install go) so it can be checked and probed",
+        )),
         Err(e) => out.push(f(Level::Error, "GOPROXY", e.to_string())),
         Ok(list) => {
             use gomod::goenv::ProxyKind;
@@ -421,6 +425,20 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn unset_goproxy_without_go_is_reported_not_guessed() {
+        let vars: BTreeMap<String, String> = [("HOME".to_string(), "/h".to_string())].into();
+        let e = GoEnv::from_process(&vars, Path::new("/"));
+        assert_eq!(e.goproxy(), "");
+        let findings = diagnose(&e);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.variable == "GOPROXY" && f.message.contains("GOPROXY is unset")),
+            "{findings:?}"
+        );
     }
 
     #[test]

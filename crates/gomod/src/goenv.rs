@@ -20,10 +20,6 @@ use std::str::FromStr;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-/// Go's default GOPROXY (from `$GOROOT/go.env`), used when the variable is
-/// unset or empty.
-pub const DEFAULT_GOPROXY: &str = "https://proxy.golang.org,direct";
-
 /// Go's default GOSUMDB, used when the variable is unset or empty.
 pub const DEFAULT_GOSUMDB: &str = "sum.golang.org";
 
@@ -31,11 +27,6 @@ pub const DEFAULT_GOSUMDB: &str = "sum.golang.org";
 /// `knownGOSUMDB`).
 pub const SUM_GOLANG_ORG_KEY: &str =
     "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
-
-/// Go's default GOPROXY value, `https://proxy.golang.org,direct`.
-pub fn default_goproxy() -> &'static str {
-    DEFAULT_GOPROXY
-}
 
 /// Why a GOPROXY or GOSUMDB value was rejected. Messages follow the go
 /// command's where it has one.
@@ -135,7 +126,7 @@ pub struct ProxyEntry {
 /// entry kinds and separators agree whenever both accept.
 ///
 /// An empty value parses to an empty list. The go command treats an unset
-/// or empty GOPROXY as [`DEFAULT_GOPROXY`], and a value with no entries
+/// or empty GOPROXY as its built-in default (`$GOROOT/go.env`), and a value with no entries
 /// (`","`) like `off`; [`ProxyList::is_empty`] lets the caller decide.
 ///
 /// `Display` writes the list back in normal form: URLs as the `url` crate
@@ -579,8 +570,8 @@ mod tests {
             ("off,https://a.example", &["off"]),
             ("direct|https://a.example", &["direct"]),
             (
-                "https://proxy.golang.org,direct",
-                &["https://proxy.golang.org/", "direct"],
+                "https://proxy.example.com,direct",
+                &["https://proxy.example.com/", "direct"],
             ),
             ("proxy.example", &["https://proxy.example/"]),
             ("localhost:8080", &["https://localhost:8080/"]),
@@ -599,9 +590,8 @@ mod tests {
         }
         assert!(ProxyList::parse("off").unwrap().is_off());
         assert!(ProxyList::parse("").unwrap().is_empty());
-        assert_eq!(default_goproxy(), "https://proxy.golang.org,direct");
-        let d = ProxyList::parse(default_goproxy()).unwrap();
-        assert_eq!(d.to_string(), "https://proxy.golang.org/,direct");
+        let d = ProxyList::parse("https://proxy.example.com,direct").unwrap();
+        assert_eq!(d.to_string(), "https://proxy.example.com/,direct");
     }
 
     #[test]
