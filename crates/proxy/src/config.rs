@@ -33,6 +33,8 @@ pub mod env {
     pub const PRIVATE_UPSTREAM: &str = "MODWARDEN_PRIVATE_UPSTREAM";
     /// `--offline`.
     pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
+    /// `--hot-cache-mib`.
+    pub const HOT_CACHE_MIB: &str = "MODWARDEN_HOT_CACHE_MIB";
     /// `--redis`.
     pub const REDIS: &str = "MODWARDEN_REDIS";
     /// `--state-dir`.
@@ -105,6 +107,8 @@ pub struct Layer {
     pub max_upstream_concurrency: Option<usize>,
     /// Client connections open at once; more wait in the backlog.
     pub max_connections: Option<usize>,
+    /// MiB of memory for hot small files (.info, .mod, zips up to 1 MiB).
+    pub hot_cache_mib: Option<u64>,
     /// Attempts per upstream request (1 = no retries).
     pub upstream_attempts: Option<u32>,
     /// Consecutive failures that open an upstream's circuit breaker.
@@ -169,6 +173,8 @@ pub struct ServeConfig {
     pub max_upstream_concurrency: usize,
     /// Bound of open client connections.
     pub max_connections: usize,
+    /// Memory for hot small files, MiB.
+    pub hot_cache_mib: u64,
     /// Attempts per upstream request.
     pub upstream_attempts: u32,
     /// Breaker threshold.
@@ -258,6 +264,7 @@ pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> 
         request_deadline: parse_num(vars, env::REQUEST_DEADLINE)?,
         max_upstream_concurrency: parse_num(vars, env::MAX_UPSTREAM_CONCURRENCY)?,
         max_connections: parse_num(vars, env::MAX_CONNECTIONS)?,
+        hot_cache_mib: parse_num(vars, env::HOT_CACHE_MIB)?,
         upstream_attempts: parse_num(vars, env::UPSTREAM_ATTEMPTS)?,
         breaker_threshold: parse_num(vars, env::BREAKER_THRESHOLD)?,
         breaker_cooldown: parse_num(vars, env::BREAKER_COOLDOWN)?,
@@ -468,6 +475,7 @@ pub fn merge(
         request_deadline: secs(pick!(request_deadline), 120),
         max_upstream_concurrency,
         max_connections: pick!(max_connections).unwrap_or(4096).max(1),
+        hot_cache_mib: pick!(hot_cache_mib).unwrap_or(16),
         upstream_attempts: pick!(upstream_attempts).unwrap_or(3).max(1),
         breaker_threshold: pick!(breaker_threshold).unwrap_or(5).max(1),
         breaker_cooldown: secs(pick!(breaker_cooldown), 30),

@@ -301,6 +301,7 @@ impl App {
             metrics,
             clock,
             coordinator,
+            hot_cache_bytes: config.hot_cache_mib.saturating_mul(1 << 20),
         });
         Ok(App {
             state: AppState {

@@ -164,7 +164,16 @@ pub struct Pipeline {
     negative: moka::sync::Cache<String, Negative>,
     clock: Arc<dyn Clock>,
     coord: Option<crate::coord::Coordinator>,
+    /// Records read recently: a hit costs no store read.
+    records: moka::sync::Cache<RecordKey, Record>,
+    /// Small blobs (.info, .mod, small zips) as verified when read: a hit
+    /// costs no disk read and no hashing.
+    hot: moka::sync::Cache<store::Digest, Bytes>,
 }
+
+/// Blobs up to this size are kept in memory once read (bounded by
+/// [`PipelineParts::hot_cache_bytes`]).
+pub(crate) const HOT_BLOB_MAX: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 struct Negative {
@@ -217,6 +226,8 @@ pub struct PipelineParts {
     pub clock: Arc<dyn Clock>,
     /// Redis coordination with other instances, if configured.
     pub coordinator: Option<crate::coord::Coordinator>,
+    /// Memory for hot small blobs, in bytes (0 disables the cache).
+    pub hot_cache_bytes: u64,
 }
 
 /// Deterministic jitter in [0.9, 1.0) of `base`, from a key and its fetch
@@ -260,6 +271,11 @@ impl Pipeline {
                 .build(),
             clock: parts.clock,
             coord: parts.coordinator,
+            records: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            hot: moka::sync::Cache::builder()
+                .max_capacity(parts.hot_cache_bytes)
+                .weigher(|_k: &store::Digest, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+                .build(),
         })
     }
 
@@ -402,13 +418,54 @@ impl Pipeline {
     }
 
     async fn get_record(&self, key: &RecordKey) -> Option<Record> {
+        // A record with its zip is final; one without may gain it (here or
+        // on another instance sharing the store), so that is read again.
+        if let Some(r) = self.records.get(key)
+            && r.zip.is_some()
+        {
+            return Some(r);
+        }
         match self.store.get_record(key).await {
-            Ok(r) => r,
+            Ok(r) => {
+                if let Some(rec) = &r {
+                    self.records.insert(key.clone(), rec.clone());
+                }
+                r
+            }
             Err(e) => {
                 // Reads fail open into a miss: the verified refetch repairs it.
                 tracing::warn!(record = %key, error = %e, "store read failed; treating as a miss");
                 None
             }
+        }
+    }
+
+    /// Forgets a record whose blobs cannot be read any more, so that the
+    /// next request fetches and verifies the version again.
+    pub(crate) async fn forget_record(&self, module: &str, version: &str) {
+        let key = RecordKey::new(module, version);
+        if let Some(rec) = self.records.get(&key) {
+            for b in rec.blobs() {
+                self.hot.invalidate(&b.digest);
+            }
+        }
+        self.records.invalidate(&key);
+        if let Err(e) = self.store.delete_record(&key).await {
+            tracing::warn!(record = %key, error = %e, "could not forget an unreadable record");
+        }
+    }
+
+    /// A small blob already in memory.
+    pub(crate) fn hot_blob(&self, blob: &BlobRef) -> Option<Bytes> {
+        self.hot
+            .get(&blob.digest)
+            .filter(|b| b.len() as u64 == blob.size)
+    }
+
+    /// Keeps a small blob, verified by the store as it was read, in memory.
+    pub(crate) fn keep_hot_blob(&self, blob: &BlobRef, bytes: Bytes) {
+        if bytes.len() as u64 == blob.size && blob.size <= HOT_BLOB_MAX {
+            self.hot.insert(blob.digest, bytes);
         }
     }
 

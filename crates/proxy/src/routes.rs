@@ -399,30 +399,51 @@ async fn answer(
                     info,
                 );
             }
-            match p.record(&module, &version, kind, offline).await {
-                Err(e) => {
-                    info.outcome = e.outcome;
-                    error_response(e)
-                }
-                Ok((rec, outcome)) => {
-                    info.outcome = outcome;
-                    let (blob, ctype) = match kind {
-                        FileKind::Info => (rec.info, "application/json"),
-                        FileKind::Mod => (rec.gomod, "text/plain; charset=utf-8"),
-                        FileKind::Zip => match rec.zip {
-                            Some(z) => (z, "application/zip"),
-                            None => {
+            // A record whose blob has gone (corrupt and quarantined, or
+            // removed by hand) is forgotten and fetched again, verified, once.
+            for attempt in 0..2 {
+                match p.record(&module, &version, kind, offline).await {
+                    Err(e) => {
+                        info.outcome = e.outcome;
+                        return error_response(e);
+                    }
+                    Ok((rec, outcome)) => {
+                        info.outcome = outcome;
+                        let (blob, ctype) = match kind {
+                            FileKind::Info => (rec.info, "application/json"),
+                            FileKind::Mod => (rec.gomod, "text/plain; charset=utf-8"),
+                            FileKind::Zip => match rec.zip {
+                                Some(z) => (z, "application/zip"),
+                                None => {
+                                    return error_response(ServeError::new(
+                                        500,
+                                        "record without zip",
+                                        "error",
+                                    ));
+                                }
+                            },
+                        };
+                        match blob_response(state, blob, ctype, method, headers).await {
+                            Ok(r) => return r,
+                            Err(e) if attempt == 0 && !offline && !p.offline => {
+                                tracing::warn!(module, version, error = %e, "stored file unreadable; fetching it again");
+                                p.forget_record(&module, &version).await;
+                            }
+                            Err(e) => {
                                 return error_response(ServeError::new(
-                                    500,
-                                    "record without zip",
-                                    "error",
+                                    502,
+                                    format!(
+                                        "{module}@{version}{}: stored copy is unreadable ({e}) and could not be fetched again",
+                                        kind.ext()
+                                    ),
+                                    "store-error",
                                 ));
                             }
-                        },
-                    };
-                    blob_response(state, blob, ctype, method, headers).await
+                        }
+                    }
                 }
             }
+            error_response(ServeError::new(500, "internal error: retry loop", "error"))
         }
         Target::Sumdb(name, rest) => {
             info.endpoint = "sumdb";
@@ -525,13 +546,15 @@ fn parse_range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, (
     Ok(Some(range))
 }
 
+/// Answers with a stored blob. `Err` when the blob cannot be read (missing
+/// or corrupt): the caller forgets the record and fetches again.
 async fn blob_response(
     state: &AppState,
     blob: BlobRef,
     ctype: &'static str,
     method: &Method,
     headers: &HeaderMap,
-) -> Response {
+) -> Result<Response, store::Error> {
     let etag = format!("\"{}\"", blob.digest.hex());
     let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
     let cache_control = HeaderValue::from_static("public, max-age=31536000, immutable");
@@ -547,7 +570,7 @@ async fn blob_response(
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r.headers_mut().insert(header::ETAG, etag_value);
         r.headers_mut().insert(header::CACHE_CONTROL, cache_control);
-        return r;
+        return Ok(r);
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
@@ -561,7 +584,7 @@ async fn blob_response(
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", blob.size)) {
                     r.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
-                return r;
+                return Ok(r);
             }
         },
     };
@@ -571,24 +594,37 @@ async fn blob_response(
     };
     let body = if *method == Method::HEAD {
         Body::empty()
+    } else if let Some(bytes) = state.pipeline.hot_blob(&blob) {
+        // Small, hot and already verified: straight from memory.
+        match &range {
+            Some(r) => Body::from(bytes.slice(r.start as usize..r.end as usize)),
+            None => Body::from(bytes),
+        }
+    } else if blob.size <= crate::pipeline::HOT_BLOB_MAX {
+        // The store verifies small blobs whole before returning them.
+        let bytes = state
+            .pipeline
+            .store
+            .get_blob(&blob.digest, None)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| store::Error::Io {
+                path: blob.digest.to_string().into(),
+                source: e,
+            })?;
+        state.pipeline.keep_hot_blob(&blob, bytes.clone());
+        match &range {
+            Some(r) => Body::from(bytes.slice(r.start as usize..r.end as usize)),
+            None => Body::from(bytes),
+        }
     } else {
-        match state
+        let stream = state
             .pipeline
             .store
             .get_blob(&blob.digest, range.clone())
-            .await
-        {
-            Ok(stream) => Body::from_stream(stream.into_inner()),
-            Err(e) => {
-                return error_response(ServeError::new(
-                    502,
-                    format!(
-                        "cached file is unreadable ({e}); it will be fetched again on the next request"
-                    ),
-                    "store-error",
-                ));
-            }
-        }
+            .await?;
+        Body::from_stream(stream.into_inner())
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -608,7 +644,7 @@ async fn blob_response(
     {
         h.insert(header::CONTENT_RANGE, v);
     }
-    r
+    Ok(r)
 }
 
 #[cfg(test)]

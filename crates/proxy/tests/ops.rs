@@ -128,3 +128,52 @@ async fn connections_beyond_the_bound_wait_until_one_closes() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_stored_zip_is_fetched_again_not_served_or_stuck() {
+    use common::*;
+    use testkit::fixtures::{FixtureSet, ModuleVersion};
+    use testkit::server::FixtureServer;
+
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::simple("example.com/flip", "v1.0.0"));
+    let (db, vkey) = fixture_world(&set);
+    let want = set.get("example.com/flip", "v1.0.0").unwrap().zip.clone();
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    let store_dir = tempfile::tempdir().unwrap();
+    let url = |base: &str| format!("{base}/example.com/flip/@v/v1.0.0.zip");
+
+    let first = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    assert_eq!(
+        reqwest::get(url(&first.base))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+        want
+    );
+    let rec = first.record("example.com/flip", "v1.0.0").await.unwrap();
+    first.stop().await;
+
+    // A byte flips on disk while no instance has it in memory.
+    let zip = rec.zip.unwrap();
+    let hex = zip.digest.hex();
+    let path = store_dir
+        .path()
+        .join("data/sha256")
+        .join(&hex[..2])
+        .join(&hex);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+
+    let second = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    for _ in 0..2 {
+        let r = reqwest::get(url(&second.base)).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap(), want, "corrupt bytes served");
+    }
+    assert_eq!(upstream.request_count("/example.com/flip/@v/v1.0.0.zip"), 2);
+    second.stop().await;
+}

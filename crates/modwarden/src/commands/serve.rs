@@ -26,6 +26,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         request_deadline: args.request_deadline,
         max_upstream_concurrency: args.max_upstream_concurrency,
         max_connections: args.max_connections,
+        hot_cache_mib: args.hot_cache_mib,
         upstream_attempts: args.upstream_attempts,
         breaker_threshold: args.breaker_threshold,
         breaker_cooldown: args.breaker_cooldown,
