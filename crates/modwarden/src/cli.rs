@@ -227,7 +227,7 @@ pub struct ServeArgs {
     /// Seconds an open circuit breaker waits before letting one probe through [default: 30].
     #[arg(long, value_name = "SECS")]
     pub breaker_cooldown: Option<u64>,
-    /// MiB of memory for hot small files (.info, .mod, zips up to 1 MiB), served without disk reads or re-hashing [default: 16].
+    /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB), served without disk reads or re-hashing [default: 32].
     #[arg(long, value_name = "MIB")]
     pub hot_cache_mib: Option<u64>,
     /// Client connections open at once; more wait in the listen backlog [default: 4096].

@@ -107,7 +107,7 @@ pub struct Layer {
     pub max_upstream_concurrency: Option<usize>,
     /// Client connections open at once; more wait in the backlog.
     pub max_connections: Option<usize>,
-    /// MiB of memory for hot small files (.info, .mod, zips up to 1 MiB).
+    /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB).
     pub hot_cache_mib: Option<u64>,
     /// Attempts per upstream request (1 = no retries).
     pub upstream_attempts: Option<u32>,
@@ -475,7 +475,7 @@ pub fn merge(
         request_deadline: secs(pick!(request_deadline), 120),
         max_upstream_concurrency,
         max_connections: pick!(max_connections).unwrap_or(4096).max(1),
-        hot_cache_mib: pick!(hot_cache_mib).unwrap_or(16),
+        hot_cache_mib: pick!(hot_cache_mib).unwrap_or(32),
         upstream_attempts: pick!(upstream_attempts).unwrap_or(3).max(1),
         breaker_threshold: pick!(breaker_threshold).unwrap_or(5).max(1),
         breaker_cooldown: secs(pick!(breaker_cooldown), 30),

@@ -173,7 +173,7 @@ pub struct Pipeline {
 
 /// Blobs up to this size are kept in memory once read (bounded by
 /// [`PipelineParts::hot_cache_bytes`]).
-pub(crate) const HOT_BLOB_MAX: u64 = 1 << 20;
+pub(crate) const HOT_BLOB_MAX: u64 = 2 << 20;
 
 #[derive(Debug, Clone)]
 struct Negative {
