@@ -613,6 +613,17 @@ async fn blob_response(
                 path: blob.digest.to_string().into(),
                 source: e,
             })?;
+        if bytes.len() as u64 != blob.size {
+            return Err(store::Error::Corrupt {
+                digest: blob.digest,
+                path: format!(
+                    "{} ({} bytes, record says {})",
+                    blob.digest,
+                    bytes.len(),
+                    blob.size
+                ),
+            });
+        }
         state.pipeline.keep_hot_blob(&blob, bytes.clone());
         match &range {
             Some(r) => Body::from(bytes.slice(r.start as usize..r.end as usize)),
