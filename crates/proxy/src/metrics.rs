@@ -5,7 +5,6 @@
 //! fixed, and a label map behind one mutex per family is cheaper than the
 //! request it describes.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -17,7 +16,9 @@ struct Family<T> {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
-    series: Mutex<BTreeMap<Labels, T>>,
+    /// Few series per family: a vector searched without allocating beats a
+    /// map that needs an owned key for every lookup on the request path.
+    series: Mutex<Vec<(Labels, T)>>,
 }
 
 impl<T: Default> Family<T> {
@@ -26,18 +27,46 @@ impl<T: Default> Family<T> {
             name,
             help,
             kind,
-            series: Mutex::new(BTreeMap::new()),
+            series: Mutex::new(Vec::new()),
         }
     }
 
     fn with<R>(&self, labels: &[(&'static str, &str)], f: impl FnOnce(&mut T) -> R) -> R {
-        let key: Labels = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(key).or_default())
+        let same = |have: &Labels| {
+            have.len() == labels.len()
+                && have
+                    .iter()
+                    .zip(labels)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
+        };
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let i = match series.iter().position(|(have, _)| same(have)) {
+            Some(i) => i,
+            None => {
+                let key: Labels = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+                series.push((key, T::default()));
+                series.len() - 1
+            }
+        };
+        f(&mut series[i].1)
+    }
+
+    /// The series, sorted by labels, for rendering.
+    fn sorted(&self) -> Vec<(Labels, T)>
+    where
+        T: Clone,
+    {
+        let mut v = self
+            .series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Hist {
     buckets: Vec<u64>,
     sum: f64,
@@ -136,8 +165,12 @@ impl Default for Metrics {
 impl Metrics {
     /// One answered request.
     pub fn request(&self, endpoint: &str, status: u16, elapsed: Duration) {
+        let mut digits = [0u8; 5];
         self.requests.with(
-            &[("endpoint", endpoint), ("status", &status.to_string())],
+            &[
+                ("endpoint", endpoint),
+                ("status", status_text(status, &mut digits)),
+            ],
             |c| *c += 1,
         );
         self.request_latency
@@ -299,6 +332,21 @@ impl Metrics {
     }
 }
 
+/// A status code as text without allocating.
+fn status_text(status: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = status;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
 fn observe(h: &mut Hist, elapsed: Duration) {
     if h.buckets.is_empty() {
         h.buckets = vec![0; BUCKETS.len()];
@@ -334,14 +382,17 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn render_family<T>(out: &mut String, fam: &Family<T>, fmt: impl Fn(&T) -> String) {
+fn render_family<T: Clone + Default>(
+    out: &mut String,
+    fam: &Family<T>,
+    fmt: impl Fn(&T) -> String,
+) {
     let _ = writeln!(
         out,
         "# HELP {} {}\n# TYPE {} {}",
         fam.name, fam.help, fam.name, fam.kind
     );
-    let map = fam.series.lock().unwrap_or_else(|e| e.into_inner());
-    for (labels, v) in map.iter() {
+    for (labels, v) in fam.sorted().iter() {
         let _ = writeln!(out, "{}{} {}", fam.name, label_text(labels, None), fmt(v));
     }
 }
@@ -352,8 +403,7 @@ fn render_hist(out: &mut String, fam: &Family<Hist>) {
         "# HELP {} {}\n# TYPE {} histogram",
         fam.name, fam.help, fam.name
     );
-    let map = fam.series.lock().unwrap_or_else(|e| e.into_inner());
-    for (labels, h) in map.iter() {
+    for (labels, h) in fam.sorted().iter() {
         for (i, b) in BUCKETS.iter().enumerate() {
             let n = h.buckets.get(i).copied().unwrap_or(0);
             let _ = writeln!(
@@ -390,6 +440,14 @@ fn render_hist(out: &mut String, fam: &Family<Hist>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_codes_as_text() {
+        let mut b = [0u8; 5];
+        assert_eq!(status_text(200, &mut b), "200");
+        assert_eq!(status_text(7, &mut b), "7");
+        assert_eq!(status_text(65535, &mut b), "65535");
+    }
 
     #[test]
     fn renders_counters_and_histograms() {
