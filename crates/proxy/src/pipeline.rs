@@ -165,7 +165,7 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     coord: Option<crate::coord::Coordinator>,
     /// Records read recently: a hit costs no store read.
-    records: moka::sync::Cache<RecordKey, Record>,
+    records: moka::sync::Cache<RecordKey, Arc<Record>>,
     /// Small blobs (.info, .mod, small zips) as verified when read: a hit
     /// costs no disk read and no hashing.
     hot: moka::sync::Cache<store::Digest, Bytes>,
@@ -370,7 +370,7 @@ impl Pipeline {
         version: &str,
         kind: FileKind,
         offline: bool,
-    ) -> Result<(Record, &'static str), ServeError> {
+    ) -> Result<(Arc<Record>, &'static str), ServeError> {
         let key = RecordKey::new(module, version);
         let existing = self.get_record(&key).await;
         if let Some(rec) = &existing
@@ -392,6 +392,7 @@ impl Pipeline {
         let (m, v) = (module.to_string(), version.to_string());
         let result = self
             .single_flight(&self.record_flights, flight_key, move || {
+                let existing = existing.map(|r| Record::clone(&r));
                 async move { this.fetch_coordinated(&m, &v, kind, existing).await }.boxed()
             })
             .await;
@@ -417,7 +418,7 @@ impl Pipeline {
         }
     }
 
-    async fn get_record(&self, key: &RecordKey) -> Option<Record> {
+    async fn get_record(&self, key: &RecordKey) -> Option<Arc<Record>> {
         // A record with its zip is final; one without may gain it (here or
         // on another instance sharing the store), so that is read again.
         if let Some(r) = self.records.get(key)
@@ -427,6 +428,7 @@ impl Pipeline {
         }
         match self.store.get_record(key).await {
             Ok(r) => {
+                let r = r.map(Arc::new);
                 if let Some(rec) = &r {
                     self.records.insert(key.clone(), rec.clone());
                 }
