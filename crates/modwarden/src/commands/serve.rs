@@ -37,8 +37,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let defaults = go_defaults();
     let config = config::merge(file, &vars, flags, &defaults)?;
-    // Held until serve returns: dropping it flushes the log.
-    let _log_guard = init_logging(config.log_json);
+    init_logging(config.log_json);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -133,26 +132,18 @@ fn go_defaults() -> Defaults {
     }
 }
 
-/// The access log is one line per request: it is written by a background
-/// thread through a buffer, so a request never waits for a write(2) to
-/// stderr (lossless: when the buffer is full, requests wait rather than
-/// lines being dropped).
-fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MODWARDEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer);
+        .with_writer(std::io::stderr);
     if json {
         let _ = builder.json().try_init();
     } else {
         let _ = builder.try_init();
     }
-    guard
 }
 
 async fn shutdown_signal() {
