@@ -574,6 +574,26 @@ mod tests {
             .collect()
     }
 
+    /// Merges `flags` alone, with HOME=/h and the go command's defaults.
+    fn with_flags(flags: Layer) -> Result<ServeConfig, ConfigError> {
+        merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &defaults(),
+        )
+    }
+
+    /// Like [`with_flags`] on a machine without a go command.
+    fn with_flags_no_go(flags: Layer) -> Result<ServeConfig, ConfigError> {
+        merge(
+            Layer::default(),
+            &vars(&[("HOME", "/h")]),
+            flags,
+            &Defaults::default(),
+        )
+    }
+
     fn defaults() -> Defaults {
         Defaults {
             goproxy: Some("https://proxy.example.test,direct".into()),
@@ -642,13 +662,7 @@ mod tests {
             listen: Some("localhost".into()),
             ..Layer::default()
         };
-        let err = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap_err();
+        let err = with_flags(flags).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("invalid --listen \"localhost\""),
@@ -668,26 +682,14 @@ mod tests {
             upstream: Some("ftp://x".into()),
             ..Layer::default()
         };
-        let err = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap_err();
+        let err = with_flags(flags).unwrap_err();
         assert!(err.to_string().contains("--upstream"), "{err}");
 
         let flags = Layer {
             sumdb: Some(vec!["nokey.example".into()]),
             ..Layer::default()
         };
-        let err = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap_err();
+        let err = with_flags(flags).unwrap_err();
         assert!(err.to_string().contains("--sumdb"), "{err}");
     }
 
@@ -702,28 +704,14 @@ mod tests {
                 upstream: Some(up.into()),
                 ..Layer::default()
             };
-            let err = merge(
-                Layer::default(),
-                &vars(&[("HOME", "/h")]),
-                flags,
-                &defaults(),
-            )
-            .unwrap_err();
+            let err = with_flags(flags).unwrap_err();
             assert!(matches!(err, ConfigError::Loop { .. }), "{up}: {err}");
         }
         let flags = Layer {
             upstream: Some("http://127.0.0.1:3001".into()),
             ..Layer::default()
         };
-        assert!(
-            merge(
-                Layer::default(),
-                &vars(&[("HOME", "/h")]),
-                flags,
-                &defaults()
-            )
-            .is_ok()
-        );
+        assert!(with_flags(flags).is_ok());
     }
 
     #[test]
@@ -732,38 +720,20 @@ mod tests {
             store: Some("s3://bucket/modwarden".into()),
             ..Layer::default()
         };
-        let c = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap();
+        let c = with_flags(flags).unwrap();
         assert_eq!(c.store_url.as_deref(), Some("s3://bucket/modwarden"));
         assert_eq!(c.state_dir, PathBuf::from("/h/.cache/modwarden-state"));
         let flags = Layer {
             store: Some("ftp://x/y".into()),
             ..Layer::default()
         };
-        let err = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap_err();
+        let err = with_flags(flags).unwrap_err();
         assert!(err.to_string().contains("unknown store scheme"), "{err}");
         let flags = Layer {
             store: Some("/srv/mw".into()),
             ..Layer::default()
         };
-        let c = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap();
+        let c = with_flags(flags).unwrap();
         assert_eq!((c.store_url, c.state_dir), (None, PathBuf::from("/srv/mw")));
     }
 
@@ -773,13 +743,7 @@ mod tests {
             offline: Some(true),
             ..Layer::default()
         };
-        let c = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &Defaults::default(),
-        )
-        .unwrap_err();
+        let c = with_flags_no_go(flags).unwrap_err();
         // No go command, so no default sumdb either: say so.
         assert!(c.to_string().contains("--sumdb"), "{c}");
         let flags = Layer {
@@ -787,13 +751,7 @@ mod tests {
             sumdb: Some(vec!["off".into()]),
             ..Layer::default()
         };
-        let c = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &Defaults::default(),
-        )
-        .unwrap();
+        let c = with_flags_no_go(flags).unwrap();
         assert!(c.upstream.entries.is_empty());
         assert!(c.offline);
     }
@@ -819,13 +777,7 @@ mod tests {
             ]),
             ..Layer::default()
         };
-        let c = merge(
-            Layer::default(),
-            &vars(&[("HOME", "/h")]),
-            flags,
-            &defaults(),
-        )
-        .unwrap();
+        let c = with_flags(flags).unwrap();
         assert_eq!(c.sumdb.len(), 2);
         assert_eq!(
             c.sumdb[0].url.as_str(),
