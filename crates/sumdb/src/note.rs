@@ -105,6 +105,25 @@ fn malformed(reason: impl Into<String>) -> NoteError {
     }
 }
 
+/// Splits `name+hash+key` (the part of a key string after any prefix):
+/// the name, the 32-bit key hash and the decoded key bytes, or why not.
+fn split_key<'a>(s: &'a str, shape: &'static str) -> Result<(&'a str, u32, Vec<u8>), &'static str> {
+    let (name, rest) = s.split_once('+').ok_or(shape)?;
+    let (hash16, key64) = rest.split_once('+').ok_or(shape)?;
+    if !is_valid_name(name) {
+        return Err("invalid name");
+    }
+    if hash16.len() != 8 || !hash16.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("key hash must be 8 hex digits");
+    }
+    let hash = u32::from_str_radix(hash16, 16).map_err(|_| "bad key hash")?;
+    let key = B64.decode(key64).map_err(|_| "key is not valid base64")?;
+    if key.is_empty() {
+        return Err("empty key");
+    }
+    Ok((name, hash, key))
+}
+
 /// Go's `isValidName`: non-empty, no Unicode white space, no `+`.
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(char::is_whitespace) && !name.contains('+')
@@ -141,25 +160,7 @@ impl Verifier {
             key: vkey.to_string(),
             reason: reason.to_string(),
         };
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or_else(|| bad("want name+hash+key"))?;
-        let (hash16, key64) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("want name+hash+key"))?;
-        if !is_valid_name(name) {
-            return Err(bad("invalid name"));
-        }
-        if hash16.len() != 8 || !hash16.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("key hash must be 8 hex digits"));
-        }
-        let hash = u32::from_str_radix(hash16, 16).map_err(|_| bad("bad key hash"))?;
-        let key = B64
-            .decode(key64)
-            .map_err(|_| bad("key is not valid base64"))?;
-        if key.is_empty() {
-            return Err(bad("empty key"));
-        }
+        let (name, hash, key) = split_key(vkey, "want name+hash+key").map_err(bad)?;
         if hash != key_hash(name, &key) {
             return Err(bad("key hash does not match name and key"));
         }
@@ -227,25 +228,7 @@ impl Signer {
         let rest = skey
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("must start with PRIVATE+KEY+"))?;
-        let (name, rest) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("want PRIVATE+KEY+name+hash+key"))?;
-        let (hash16, key64) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("want PRIVATE+KEY+name+hash+key"))?;
-        if !is_valid_name(name) {
-            return Err(bad("invalid name"));
-        }
-        if hash16.len() != 8 || !hash16.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("key hash must be 8 hex digits"));
-        }
-        let hash = u32::from_str_radix(hash16, 16).map_err(|_| bad("bad key hash"))?;
-        let key = B64
-            .decode(key64)
-            .map_err(|_| bad("key is not valid base64"))?;
-        if key.is_empty() {
-            return Err(bad("empty key"));
-        }
+        let (name, hash, key) = split_key(rest, "want PRIVATE+KEY+name+hash+key").map_err(bad)?;
         if key[0] != ALG_ED25519 {
             return Err(bad("unknown key algorithm"));
         }
