@@ -258,17 +258,19 @@ pub fn dir_files(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, Has
     Ok(out)
 }
 
+/// The entries of `dir`, sorted by file name (bytewise, as Go sorts them).
+pub(crate) fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+    let mut entries = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
 fn walk(dir: &Path, name_prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), HashError> {
     let ioerr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| HashError::Io { path, source }
     };
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(ioerr(dir))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ioerr(dir))?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
+    for e in read_dir_sorted(dir).map_err(ioerr(dir))? {
         let path = e.path();
         let file_name = e.file_name();
         let base = file_name.to_string_lossy();

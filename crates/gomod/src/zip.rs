@@ -600,12 +600,7 @@ fn list_files_in_dir(
             let path = p.to_path_buf();
             move |source| ZipError::Io { path, source }
         };
-        let mut entries = std::fs::read_dir(dir)
-            .map_err(ioerr(dir))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ioerr(dir))?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
+        for e in crate::dirhash::read_dir_sorted(dir).map_err(ioerr(dir))? {
             let path = e.path();
             let base = e.file_name().to_string_lossy().into_owned();
             let slash = if rel.is_empty() {
