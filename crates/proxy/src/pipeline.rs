@@ -379,28 +379,28 @@ impl Pipeline {
             return Ok((rec.clone(), "hit"));
         }
         let what = format!("{module}@{version}{}", kind.ext());
-        let neg_key = format!("{module}@{version}:{}", kind == FileKind::Zip);
-        if let Some(e) = self.negative_hit(&neg_key).await {
+        // One key names this fetch everywhere: the negative cache, the
+        // single-flight map and the Redis lock of other instances.
+        let fetch_key = format!("{module}@{version}:{}", kind == FileKind::Zip);
+        if let Some(e) = self.negative_hit(&fetch_key).await {
             return Err(e);
         }
         if offline || self.offline {
             return Err(self.offline_error(&what));
         }
-        let need_zip = kind == FileKind::Zip;
-        let flight_key = format!("{module}@{version}:{need_zip}");
         let this = self.clone();
-        let (m, v) = (module.to_string(), version.to_string());
+        let (m, v, k) = (module.to_string(), version.to_string(), fetch_key.clone());
         let result = self
-            .single_flight(&self.record_flights, flight_key, move || {
+            .single_flight(&self.record_flights, fetch_key.clone(), move || {
                 let existing = existing.map(|r| Record::clone(&r));
-                async move { this.fetch_coordinated(&m, &v, kind, existing).await }.boxed()
+                async move { this.fetch_coordinated(&m, &v, kind, &k, existing).await }.boxed()
             })
             .await;
         match result {
             Ok(()) => {}
             Err(e) => {
                 if e.outcome == "not-found" {
-                    self.remember_not_found(neg_key, &e, self.timing.negative_ttl)
+                    self.remember_not_found(fetch_key, &e, self.timing.negative_ttl)
                         .await;
                 }
                 return Err(e);
@@ -539,22 +539,22 @@ impl Pipeline {
         module: &str,
         version: &str,
         kind: FileKind,
+        key: &str,
         existing: Option<Record>,
     ) -> Result<(), ServeError> {
         let Some(coord) = self.coord.clone() else {
             return self.fetch_version(module, version, kind, existing).await;
         };
-        let key = format!("{module}@{version}:{}", kind == FileKind::Zip);
         let wait = self.timing.coordination_wait;
         let give_up = tokio::time::Instant::now() + wait;
         loop {
-            match coord.try_lock(&key, wait).await {
+            match coord.try_lock(key, wait).await {
                 crate::coord::Lock::Acquired => {
                     let r = self
                         .clone()
                         .fetch_version(module, version, kind, existing)
                         .await;
-                    coord.unlock(&key).await;
+                    coord.unlock(key).await;
                     return r;
                 }
                 crate::coord::Lock::Unavailable => {
@@ -567,7 +567,7 @@ impl Pipeline {
                     if rec.is_some_and(|r| kind != FileKind::Zip || r.zip.is_some()) {
                         return Ok(());
                     }
-                    if let Some((status, message)) = coord.get_negative(&key).await {
+                    if let Some((status, message)) = coord.get_negative(key).await {
                         return Err(ServeError::new(status, message, "negative"));
                     }
                     // If the other instance failed, the lock is gone and the
