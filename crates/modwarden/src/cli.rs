@@ -230,6 +230,9 @@ pub struct ServeArgs {
     /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB), served without disk reads or re-hashing [default: 32].
     #[arg(long, value_name = "MIB")]
     pub hot_cache_mib: Option<u64>,
+    /// Seconds a large stored file (over 1 MiB) that hashed correctly is served without hashing it again, while the file is provably unchanged (same inode, size, modification and change time); 0 hashes every read [default: 600].
+    #[arg(long, value_name = "SECS")]
+    pub reverify_after: Option<u64>,
     /// Client connections open at once; more wait in the listen backlog [default: 4096].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,

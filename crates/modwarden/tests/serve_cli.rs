@@ -126,9 +126,9 @@ async fn start_up_report_access_log_and_graceful_shutdown() {
     for field in [
         "module=example.com/Logged",
         "version=v1.0.0",
-        "endpoint=\"info\"",
+        "endpoint=info",
         "status=200",
-        "cache=\"miss\"",
+        "cache=miss",
         "duration_ms=",
         "bytes=",
     ] {

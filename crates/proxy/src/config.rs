@@ -35,6 +35,8 @@ pub mod env {
     pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
     /// `--hot-cache-mib`.
     pub const HOT_CACHE_MIB: &str = "MODWARDEN_HOT_CACHE_MIB";
+    /// `--reverify-after`.
+    pub const REVERIFY_AFTER: &str = "MODWARDEN_REVERIFY_AFTER";
     /// `--redis`.
     pub const REDIS: &str = "MODWARDEN_REDIS";
     /// `--state-dir`.
@@ -109,6 +111,9 @@ pub struct Layer {
     pub max_connections: Option<usize>,
     /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB).
     pub hot_cache_mib: Option<u64>,
+    /// Seconds a large stored file that hashed correctly is served without
+    /// hashing it again while the file is unchanged (0: hash every read).
+    pub reverify_after: Option<u64>,
     /// Attempts per upstream request (1 = no retries).
     pub upstream_attempts: Option<u32>,
     /// Consecutive failures that open an upstream's circuit breaker.
@@ -175,6 +180,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Memory for hot small files, MiB.
     pub hot_cache_mib: u64,
+    /// How long a large blob that hashed correctly is trusted while its file
+    /// is unchanged (local store; zero: hash every read).
+    pub reverify_after: Duration,
     /// Attempts per upstream request.
     pub upstream_attempts: u32,
     /// Breaker threshold.
@@ -265,6 +273,7 @@ pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> 
         max_upstream_concurrency: parse_num(vars, env::MAX_UPSTREAM_CONCURRENCY)?,
         max_connections: parse_num(vars, env::MAX_CONNECTIONS)?,
         hot_cache_mib: parse_num(vars, env::HOT_CACHE_MIB)?,
+        reverify_after: parse_num(vars, env::REVERIFY_AFTER)?,
         upstream_attempts: parse_num(vars, env::UPSTREAM_ATTEMPTS)?,
         breaker_threshold: parse_num(vars, env::BREAKER_THRESHOLD)?,
         breaker_cooldown: parse_num(vars, env::BREAKER_COOLDOWN)?,
@@ -476,6 +485,7 @@ pub fn merge(
         max_upstream_concurrency,
         max_connections: pick!(max_connections).unwrap_or(4096).max(1),
         hot_cache_mib: pick!(hot_cache_mib).unwrap_or(32),
+        reverify_after: secs(pick!(reverify_after), 600),
         upstream_attempts: pick!(upstream_attempts).unwrap_or(3).max(1),
         breaker_threshold: pick!(breaker_threshold).unwrap_or(5).max(1),
         breaker_cooldown: secs(pick!(breaker_cooldown), 30),

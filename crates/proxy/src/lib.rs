@@ -151,12 +151,16 @@ impl App {
                     })?,
             ),
             None => Arc::new(
-                store::local::LocalStore::open(&config.store)
-                    .await
-                    .map_err(|source| StartError::Store {
-                        path: config.store.display().to_string(),
-                        source,
-                    })?,
+                store::local::LocalStore::open_with(&config.store, {
+                    let mut o = store::local::LocalOptions::default();
+                    o.reverify_after = config.reverify_after;
+                    o
+                })
+                .await
+                .map_err(|source| StartError::Store {
+                    path: config.store.display().to_string(),
+                    source,
+                })?,
             ),
         };
         // Downloads are staged in the state directory (the store directory

@@ -118,11 +118,11 @@ async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> 
     }
     tracing::info!(
         target: "modwarden::access",
-        request_id = %id,
-        method = %method,
-        path = %path,
-        module = %info.module,
-        version = %info.version,
+        request_id = id.as_str(),
+        method = method.as_str(),
+        path = path.as_str(),
+        module = info.module.as_str(),
+        version = info.version.as_str(),
         endpoint = endpoint,
         status = status,
         cache = info.outcome,

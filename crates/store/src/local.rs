@@ -36,8 +36,8 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -45,7 +45,7 @@ use fs4::fs_std::FileExt;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     BlobCheck, BlobInfo, BlobRef, BlobSource, BlobStream, Digest, Doc, DocKey, Error, Hasher,
@@ -63,17 +63,87 @@ const COPY_BUF: usize = 1 << 20;
 /// bounds memory per download: 200 clients of one 50 MiB zip must fit in
 /// 64 MiB of RSS (crates/modwarden/tests/stampede_rss.rs).
 const STREAM_CHUNK: usize = 32 << 10;
-const VERIFY_CHUNK: usize = STREAM_CHUNK;
+/// Streamed reads of large blobs share about this much read-buffer memory:
+/// each read takes this divided by the number of such reads in progress,
+/// clamped to [`STREAM_CHUNK`, `READ_CHUNK_MAX`]. A few downloads get big
+/// chunks (fewer blocking-pool trips and system calls per byte); a stampede
+/// of hundreds falls back to [`STREAM_CHUNK`].
+const READ_BUDGET: usize = 8 << 20;
+const READ_CHUNK_MAX: usize = 1 << 20;
+static READS_ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a large blob that hashed correctly is trusted without hashing it
+/// again, while its file is unchanged (see [`LocalOptions::reverify_after`]).
+pub const DEFAULT_REVERIFY_AFTER: Duration = Duration::from_secs(600);
 
 /// Options for [`LocalStore::open_with`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LocalOptions {
+    /// A large blob (over [`VERIFY_UPFRONT_MAX`]) whose full read hashed
+    /// correctly is served without hashing again for this long, as long as
+    /// its file is provably the one that was hashed: same device, inode,
+    /// size, modification and change time (any write, truncation, rename
+    /// over it or `chmod` changes the change time, which no program can set
+    /// back). Zero hashes every full read. What this trades: a byte that rots
+    /// on the medium without any write is caught by the next hash (at most
+    /// this long later) or by `scrub`, instead of on the next read.
+    pub reverify_after: Duration,
     /// Test hook: fail a write with "no space left" once it has staged more
     /// than this many bytes. For machines where a tiny filesystem
     /// cannot be mounted.
     #[doc(hidden)]
     pub inject_no_space_after: Option<u64>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            reverify_after: DEFAULT_REVERIFY_AFTER,
+            inject_no_space_after: None,
+        }
+    }
+}
+
+/// What identifies the content of a blob file without reading it: if any of
+/// these differ from when the file was hashed, it may have changed since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(m: &fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &fs::Metadata) -> Option<FileId> {
+        None
+    }
+
+    /// Whether the last change is old enough that a later write cannot get
+    /// the same change time (file systems with coarse timestamps tick every
+    /// few milliseconds).
+    fn settled(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        now - self.ctime.0 >= 2
+    }
 }
 
 /// A store in a local directory. Cheap to clone.
@@ -82,13 +152,29 @@ pub struct LocalStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     root: PathBuf,
     staging: PathBuf,
     _lock: File,
     seq: AtomicU64,
     opts: LocalOptions,
+    /// Large blobs whose last full hash matched, with the identity of the
+    /// file that was hashed; entries live [`LocalOptions::reverify_after`].
+    /// `None` when that is zero.
+    verified: Option<moka::sync::Cache<Digest, FileId>>,
+    /// Full reads of large blobs: hashed while streaming, and trusted.
+    reads_hashed: AtomicU64,
+    reads_trusted: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("root", &self.root)
+            .field("staging", &self.staging)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -105,10 +191,125 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     }
 }
 
-/// A blob file opened by `get_blob`: small ones are read (and checked) at once.
+/// A blob file opened by `get_blob`: small ones are read (and checked) at
+/// once; a large one comes with its identity and whether it is trusted.
 enum Opened {
     Small(Vec<u8>, u64, bool),
-    Large(File, u64),
+    Large {
+        file: File,
+        size: u64,
+        id: Option<FileId>,
+        trusted: bool,
+    },
+}
+
+/// Counts a streamed read of a large blob while alive (see [`READ_BUDGET`]).
+struct ActiveRead;
+
+impl ActiveRead {
+    fn start() -> ActiveRead {
+        READS_ACTIVE.fetch_add(1, Ordering::Relaxed);
+        ActiveRead
+    }
+
+    fn chunk(&self) -> usize {
+        let n = READS_ACTIVE.load(Ordering::Relaxed).max(1);
+        (READ_BUDGET / n).clamp(STREAM_CHUNK, READ_CHUNK_MAX)
+    }
+}
+
+impl Drop for ActiveRead {
+    fn drop(&mut self) {
+        READS_ACTIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Streams `range` of `file`, one positioned read on the blocking pool per
+/// chunk, each chunk sized by [`ActiveRead::chunk`] when it is read. Ends
+/// with an `UnexpectedEof` error if the file is shorter than `range`.
+fn read_range(file: File, range: Range<u64>) -> BoxStream<'static, io::Result<Bytes>> {
+    let file = Arc::new(file);
+    let st = (file, range.start, range.end, ActiveRead::start());
+    futures::stream::unfold(Some(st), |st| async move {
+        let (file, pos, end, active) = st?;
+        if pos >= end {
+            return None;
+        }
+        let want = (end - pos).min(active.chunk() as u64) as usize;
+        let r = match read_cached_at(&file, want, pos) {
+            Some(buf) => Ok(buf),
+            None => {
+                let f = file.clone();
+                match tokio::task::spawn_blocking(move || read_full_at(&f, want, pos)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(io::Error::other(format!("blocking read failed: {e}"))),
+                }
+            }
+        };
+        match r {
+            Ok(buf) if buf.is_empty() => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("blob file ended at byte {pos}, before byte {end}"),
+                )),
+                None,
+            )),
+            Ok(buf) => {
+                let next = pos + buf.len() as u64;
+                Some((Ok(Bytes::from(buf)), Some((file, next, end, active))))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+    .boxed()
+}
+
+/// Reads at `pos` without blocking, on the calling (async) thread, what the
+/// page cache already holds: most reads of a warm blob. `None` when nothing
+/// could be read that way (not cached, or not supported): the caller then
+/// reads on the blocking pool, which also reports any real error.
+#[cfg(target_os = "linux")]
+fn read_cached_at(f: &File, want: usize, pos: u64) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; want];
+    let flags = rustix::io::ReadWriteFlags::NOWAIT;
+    match rustix::io::preadv2(f, &mut [io::IoSliceMut::new(&mut buf)], pos, flags) {
+        Ok(n) if n > 0 => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached_at(_: &File, _: usize, _: u64) -> Option<Vec<u8>> {
+    None
+}
+
+/// Reads up to `want` bytes at `pos`; fewer only at the end of the file.
+fn read_full_at(f: &File, want: usize, pos: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; want];
+    let mut n = 0;
+    while n < want {
+        match read_at(f, &mut buf[n..], pos + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, pos)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(f, buf, pos)
 }
 
 fn fsync_dir(dir: &Path) -> Result<()> {
@@ -139,6 +340,16 @@ impl LocalStore {
     /// The store directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// Full reads of large blobs so far: `(hashed, trusted)`. A trusted read
+    /// is not hashed because the same file hashed correctly before (see
+    /// [`LocalOptions::reverify_after`]).
+    pub fn full_reads(&self) -> (u64, u64) {
+        (
+            self.inner.reads_hashed.load(Ordering::Relaxed),
+            self.inner.reads_trusted.load(Ordering::Relaxed),
+        )
     }
 
     /// The file that holds a blob (it may not exist).
@@ -233,12 +444,21 @@ fn open_blocking(root: PathBuf, opts: LocalOptions) -> Result<Inner> {
     let tmp = root.join("tmp");
     clean_staging(&tmp)?;
     let (lock, staging) = claim_staging(&tmp)?;
+    let verified = (!opts.reverify_after.is_zero()).then(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(opts.reverify_after)
+            .build()
+    });
     Ok(Inner {
         root,
         staging,
         _lock: lock,
         seq: AtomicU64::new(0),
         opts,
+        verified,
+        reads_hashed: AtomicU64::new(0),
+        reads_trusted: AtomicU64::new(0),
     })
 }
 
@@ -494,7 +714,31 @@ impl Inner {
         Ok(b)
     }
 
+    /// The identity of the file whose last full hash matched `d`, if that
+    /// is recent enough to trust.
+    fn trusted(&self, d: &Digest) -> Option<FileId> {
+        self.verified.as_ref()?.get(d)
+    }
+
+    /// Records that the file with identity `id` hashed to `d`. Files changed
+    /// in the last seconds are not recorded: a write in the same timestamp
+    /// tick would leave the identity unchanged.
+    fn trust(&self, d: &Digest, id: Option<FileId>) {
+        if let (Some(cache), Some(id)) = (&self.verified, id)
+            && id.settled()
+        {
+            cache.insert(*d, id);
+        }
+    }
+
+    fn distrust(&self, d: &Digest) {
+        if let Some(cache) = &self.verified {
+            cache.invalidate(d);
+        }
+    }
+
     fn quarantine(&self, d: &Digest) -> Result<Option<PathBuf>> {
+        self.distrust(d);
         let src = self.root.join(keys::blob(d));
         let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
         let dst = self.root.join(keys::quarantine(d, nanos));
@@ -521,7 +765,10 @@ fn readonly(p: &Path) {
 }
 
 pub(crate) fn hash_file(path: &Path) -> io::Result<BlobRef> {
-    let mut f = File::open(path)?;
+    hash_reader(&mut File::open(path)?)
+}
+
+fn hash_reader(f: &mut File) -> io::Result<BlobRef> {
     let mut h = Hasher::default();
     let mut buf = vec![0u8; COPY_BUF];
     loop {
@@ -647,6 +894,7 @@ impl Store for LocalStore {
         // (the hand-offs dominated the profile of warm `.info` serving).
         let d = *digest;
         let p = path.clone();
+        let inner = self.inner.clone();
         let opened = blocking(move || {
             let mut f = match File::open(&p) {
                 Ok(f) => f,
@@ -657,9 +905,17 @@ impl Store for LocalStore {
                 }
                 Err(e) => return Err(Error::io(&p, e)),
             };
-            let size = f.metadata().map_err(io_err(&p))?.len();
+            let meta = f.metadata().map_err(io_err(&p))?;
+            let size = meta.len();
             if size > VERIFY_UPFRONT_MAX {
-                return Ok(Opened::Large(f, size));
+                let id = FileId::of(&meta);
+                let trusted = id.is_some() && inner.trusted(&d) == id;
+                return Ok(Opened::Large {
+                    file: f,
+                    size,
+                    id,
+                    trusted,
+                });
             }
             let mut buf = Vec::with_capacity(size as usize);
             f.read_to_end(&mut buf).map_err(io_err(&p))?;
@@ -667,7 +923,7 @@ impl Store for LocalStore {
             Ok(Opened::Small(buf, size, good))
         })
         .await?;
-        let (mut file, size) = match opened {
+        let (file, size, id, trusted) = match opened {
             Opened::Small(buf, size, good) => {
                 let r = check_range(digest, range, size)?;
                 if !good {
@@ -683,34 +939,46 @@ impl Store for LocalStore {
                 let stream = futures::stream::iter([Ok(bytes)]).boxed();
                 return Ok(BlobStream::new(size, r, stream));
             }
-            Opened::Large(f, size) => (tokio::fs::File::from_std(f), size),
+            Opened::Large {
+                file,
+                size,
+                id,
+                trusted,
+            } => (file, size, id, trusted),
         };
         let r = check_range(digest, range, size)?;
-        if r == (0..size) {
-            let raw = tokio_util::io::ReaderStream::with_capacity(file, VERIFY_CHUNK).boxed();
+        if r != (0..size) || trusted {
+            // A range is checked for size only (see the crate docs); a
+            // trusted blob was hashed before and its file is unchanged.
+            if trusted && r == (0..size) {
+                self.inner.reads_trusted.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(BlobStream::new(size, r.clone(), read_range(file, r)));
+        }
+        self.inner.reads_hashed.fetch_add(1, Ordering::Relaxed);
+        let raw = read_range(file, r.clone());
+        let on_corrupt: crate::verify::OnCorrupt = {
             let inner = self.inner.clone();
-            let d = *digest;
-            let on_corrupt: crate::verify::OnCorrupt = Box::new(move || {
+            Box::new(move || {
                 Box::pin(async move {
                     let _ = blocking(move || inner.quarantine(&d)).await;
                 })
-            });
-            let s = crate::verify::verified(
-                raw,
-                BlobRef {
-                    digest: *digest,
-                    size,
-                },
-                path.display().to_string(),
-                on_corrupt,
-            );
-            return Ok(BlobStream::new(size, r, s));
-        }
-        file.seek(io::SeekFrom::Start(r.start))
-            .await
-            .map_err(io_err(&path))?;
-        let take = file.take(r.end - r.start);
-        let s = tokio_util::io::ReaderStream::with_capacity(take, STREAM_CHUNK).boxed();
+            })
+        };
+        let on_good: crate::verify::OnGood = {
+            let inner = self.inner.clone();
+            Box::new(move || inner.trust(&d, id))
+        };
+        let s = crate::verify::verified(
+            raw,
+            BlobRef {
+                digest: *digest,
+                size,
+            },
+            path.display().to_string(),
+            on_corrupt,
+            on_good,
+        );
         Ok(BlobStream::new(size, r, s))
     }
 
@@ -732,8 +1000,17 @@ impl Store for LocalStore {
         let d = *digest;
         blocking(move || {
             let path = inner.root.join(keys::blob(&d));
-            match hash_file(&path) {
-                Ok(r) if r.digest == d => Ok(BlobCheck::Ok { size: r.size }),
+            let hashed = File::open(&path).and_then(|mut f| {
+                let id = FileId::of(&f.metadata()?);
+                Ok((hash_reader(&mut f)?, id))
+            });
+            match hashed {
+                Ok((r, id)) if r.digest == d => {
+                    if r.size > VERIFY_UPFRONT_MAX {
+                        inner.trust(&d, id);
+                    }
+                    Ok(BlobCheck::Ok { size: r.size })
+                }
                 Ok(_) => match inner.quarantine(&d)? {
                     Some(to) => Ok(BlobCheck::Quarantined {
                         to: to.display().to_string(),
@@ -748,6 +1025,7 @@ impl Store for LocalStore {
     }
 
     async fn delete_blob(&self, digest: &Digest) -> Result<()> {
+        self.inner.distrust(digest);
         let path = self.blob_path(digest);
         blocking(move || remove_opt(&path)).await
     }

@@ -510,6 +510,7 @@ impl Store for ObjectStoreBackend {
                 },
                 key.to_string(),
                 self.on_corrupt(*digest),
+                Box::new(|| {}),
             );
             return Ok(BlobStream::new(size, r, s));
         }

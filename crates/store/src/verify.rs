@@ -15,6 +15,9 @@ const BLOCKING_HASH_MIN: usize = 64 << 10;
 /// Called once when the content turns out not to match; quarantines it.
 pub(crate) type OnCorrupt = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 
+/// Called once when the whole content hashed as expected.
+pub(crate) type OnGood = Box<dyn FnOnce() + Send>;
+
 struct State {
     inner: BoxStream<'static, io::Result<Bytes>>,
     hasher: Hasher,
@@ -23,6 +26,7 @@ struct State {
     expected: BlobRef,
     path: String,
     on_corrupt: Option<OnCorrupt>,
+    on_good: Option<OnGood>,
 }
 
 /// Wraps the full content stream of a blob so that it ends in an error
@@ -32,6 +36,7 @@ pub(crate) fn verified(
     expected: BlobRef,
     path: String,
     on_corrupt: OnCorrupt,
+    on_good: OnGood,
 ) -> BoxStream<'static, io::Result<Bytes>> {
     let st = State {
         inner,
@@ -41,6 +46,7 @@ pub(crate) fn verified(
         expected,
         path,
         on_corrupt: Some(on_corrupt),
+        on_good: Some(on_good),
     };
     futures::stream::unfold(st, |mut st| async move {
         if st.done {
@@ -83,6 +89,9 @@ pub(crate) fn verified(
                     st.done = true;
                     let got = std::mem::take(&mut st.hasher).finish();
                     if got == st.expected {
+                        if let Some(f) = st.on_good.take() {
+                            f();
+                        }
                         return st.pending.take().map(|p| (Ok(p), st));
                     }
                     tracing::warn!(

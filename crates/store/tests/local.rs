@@ -252,3 +252,139 @@ async fn wrong_sized_blob_is_replaced_by_a_new_put() {
         .unwrap();
     assert_eq!(&got[..], &bytes[..]);
 }
+
+async fn read_all(s: &LocalStore, d: &Digest) -> std::io::Result<Bytes> {
+    s.get_blob(d, None).await.unwrap().bytes().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_blob_that_hashed_correctly_is_trusted_until_its_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(dir.path()).await.unwrap();
+    let bytes = data(7, 3 << 20);
+    let b = s
+        .put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
+        .await
+        .unwrap();
+    // Written in the last seconds: hashed, and not trusted yet (a write in
+    // the same timestamp tick would leave the file's identity unchanged).
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(s.full_reads(), (1, 0));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(s.full_reads(), (2, 0));
+    for _ in 0..3 {
+        assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    }
+    assert_eq!(
+        s.full_reads(),
+        (2, 3),
+        "unchanged file: trusted, not hashed"
+    );
+
+    // Any write changes the file's change time: hashed again, caught.
+    flip_byte(&s.blob_path(&b.digest));
+    let err = read_all(&s, &b.digest).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert_eq!(s.full_reads(), (3, 3));
+    assert!(!s.blob_path(&b.digest).exists(), "corrupt blob quarantined");
+    assert!(matches!(
+        s.get_blob(&b.digest, None).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // Stored again: a new file, hashed before it is trusted.
+    let b2 = s
+        .put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
+        .await
+        .unwrap();
+    assert_eq!(b2, b);
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(s.full_reads(), (4, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_blob_truncated_or_replaced_is_hashed_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(dir.path()).await.unwrap();
+    let bytes = data(8, 2 << 20);
+    let b = s
+        .put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // scrub's verify_blob also makes a blob trusted.
+    assert!(matches!(
+        s.verify_blob(&b.digest).await.unwrap(),
+        store::BlobCheck::Ok { .. }
+    ));
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(s.full_reads(), (0, 1));
+
+    let p = s.blob_path(&b.digest);
+    let mut perm = std::fs::metadata(&p).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&p, perm).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(3 << 19).unwrap();
+    drop(f);
+    assert!(read_all(&s, &b.digest).await.is_err());
+    assert_eq!(s.full_reads(), (1, 1));
+
+    // Replaced by another file of the same size (rename over it).
+    let b = s
+        .put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(read_all(&s, &b.digest).await.unwrap(), bytes);
+    assert_eq!(s.full_reads(), (2, 2));
+    let other = dir.path().join("other");
+    let mut wrong = bytes.clone();
+    wrong[12345] ^= 1;
+    std::fs::write(&other, &wrong).unwrap();
+    std::fs::rename(&other, s.blob_path(&b.digest)).unwrap();
+    let err = read_all(&s, &b.digest).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert_eq!(s.full_reads(), (3, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverify_after_zero_hashes_every_read_and_trust_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = LocalOptions::default();
+    o.reverify_after = std::time::Duration::ZERO;
+    let s = LocalStore::open_with(&dir.path().join("a"), o)
+        .await
+        .unwrap();
+    let mut o = LocalOptions::default();
+    o.reverify_after = std::time::Duration::from_secs(1);
+    let t = LocalStore::open_with(&dir.path().join("b"), o)
+        .await
+        .unwrap();
+    let bytes = data(9, (1 << 20) + 1);
+    let mut digests = Vec::new();
+    for st in [&s, &t] {
+        let b = st
+            .put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
+            .await
+            .unwrap();
+        digests.push(b.digest);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for _ in 0..3 {
+        assert_eq!(read_all(&s, &digests[0]).await.unwrap(), bytes);
+        assert_eq!(read_all(&t, &digests[1]).await.unwrap(), bytes);
+    }
+    assert_eq!(
+        s.full_reads(),
+        (3, 0),
+        "reverify_after 0: every read hashed"
+    );
+    assert_eq!(t.full_reads(), (1, 2));
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(read_all(&t, &digests[1]).await.unwrap(), bytes);
+    assert_eq!(t.full_reads(), (2, 2), "trust expired: hashed again");
+}

@@ -27,6 +27,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_upstream_concurrency: args.max_upstream_concurrency,
         max_connections: args.max_connections,
         hot_cache_mib: args.hot_cache_mib,
+        reverify_after: args.reverify_after,
         upstream_attempts: args.upstream_attempts,
         breaker_threshold: args.breaker_threshold,
         breaker_cooldown: args.breaker_cooldown,
@@ -37,7 +38,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let defaults = go_defaults();
     let config = config::merge(file, &vars, flags, &defaults)?;
-    init_logging(config.log_json);
+    crate::logging::init(config.log_json);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,6 +81,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         app.serve(listener, shutdown_signal())
             .await
             .context("server failed")?;
+        crate::logging::flush();
         eprintln!("modwarden serve: stopped");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -132,20 +134,6 @@ fn go_defaults() -> Defaults {
     }
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MODWARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if json {
-        let _ = builder.json().try_init();
-    } else {
-        let _ = builder.try_init();
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -165,5 +153,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+    crate::logging::flush();
     eprintln!("modwarden serve: shutting down, draining requests in flight");
 }
