@@ -211,15 +211,37 @@ struct AccessVisitor<'a, 'w> {
 }
 
 impl AccessVisitor<'_, '_> {
-    fn field(&mut self, f: &Field, value: fmt::Arguments<'_>) {
+    /// Writes ` name=` (or just ` ` for the message); plain `write_str`
+    /// calls, cheaper than `write!` per field.
+    fn name(&mut self, f: &Field) -> fmt::Result {
+        self.w.write_char(' ')?;
+        if f.name() != "message" {
+            self.w.write_str(f.name())?;
+            self.w.write_char('=')?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, f: &Field, value: impl FnOnce(&mut format::Writer<'_>) -> fmt::Result) {
         if self.r.is_ok() {
-            self.r = if f.name() == "message" {
-                write!(self.w, " {value}")
-            } else {
-                write!(self.w, " {}={value}", f.name())
-            };
+            self.r = self.name(f).and_then(|()| value(self.w));
         }
     }
+}
+
+/// Decimal digits of `n` without the formatting machinery.
+fn write_u64(w: &mut impl fmt::Write, mut n: u64) -> fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    w.write_str(std::str::from_utf8(&buf[i..]).unwrap_or("?"))
 }
 
 impl Visit for AccessVisitor<'_, '_> {
@@ -230,30 +252,51 @@ impl Visit for AccessVisitor<'_, '_> {
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'='));
         if bare {
-            self.field(f, format_args!("{value}"));
+            self.put(f, |w| w.write_str(value));
         } else {
-            self.field(f, format_args!("{value:?}"));
+            self.put(f, |w| write!(w, "{value:?}"));
         }
     }
 
     fn record_u64(&mut self, f: &Field, value: u64) {
-        self.field(f, format_args!("{value}"));
+        self.put(f, |w| write_u64(w, value));
     }
 
     fn record_i64(&mut self, f: &Field, value: i64) {
-        self.field(f, format_args!("{value}"));
+        self.put(f, |w| {
+            if value < 0 {
+                w.write_char('-')?;
+            }
+            write_u64(w, value.unsigned_abs())
+        });
     }
 
+    /// Three decimals (durations in milliseconds).
     fn record_f64(&mut self, f: &Field, value: f64) {
-        self.field(f, format_args!("{value:.3}"));
+        if !(value.is_finite() && (0.0..1e12).contains(&value)) {
+            return self.put(f, |w| write!(w, "{value}"));
+        }
+        let thousandths = (value * 1000.0).round() as u64;
+        self.put(f, |w| {
+            write_u64(w, thousandths / 1000)?;
+            let frac = thousandths % 1000;
+            w.write_char('.')?;
+            if frac < 100 {
+                w.write_char('0')?;
+            }
+            if frac < 10 {
+                w.write_char('0')?;
+            }
+            write_u64(w, frac)
+        });
     }
 
     fn record_bool(&mut self, f: &Field, value: bool) {
-        self.field(f, format_args!("{value}"));
+        self.put(f, |w| w.write_str(if value { "true" } else { "false" }));
     }
 
     fn record_debug(&mut self, f: &Field, value: &dyn fmt::Debug) {
-        self.field(f, format_args!("{value:?}"));
+        self.put(f, |w| write!(w, "{value:?}"));
     }
 }
 
@@ -338,6 +381,77 @@ mod tests {
             assert!(n <= FLUSH_AT / 1000 + 1, "buffer never written");
         }
         assert_eq!(std::fs::read(&p).unwrap().len(), n * 1000);
+    }
+
+    #[test]
+    fn numbers_are_written_like_display() {
+        for n in [0u64, 7, 10, 999, 1000, 123456789, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, n).unwrap();
+            assert_eq!(s, n.to_string());
+        }
+    }
+
+    #[test]
+    fn access_lines_look_like_the_default_format() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let b = buf.clone();
+        let make = move || TestWriter(b.clone());
+        let sub = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .event_format(AccessFormat {
+                    other: tracing_subscriber::fmt::format().with_ansi(false),
+                })
+                .with_writer(make),
+        );
+        tracing::subscriber::with_default(sub, || {
+            tracing::info!(
+                target: "modwarden::access",
+                request_id = "ab-1",
+                path = "/example.com/m/@v/v1.0.0.info",
+                module = "",
+                odd = "a b\"c",
+                status = 200u64,
+                delta = -3i64,
+                duration_ms = 0.0456,
+                slow_ms = 1234.5678,
+                ok = true,
+                "request"
+            );
+            tracing::warn!(target: "modwarden::other", n = 1, "something");
+        });
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let mut lines = out.lines();
+        let access = lines.next().unwrap();
+        let rest = access.split_once("Z  ").map(|x| x.1).unwrap_or("");
+        assert!(
+            access.len() > 27 && access.as_bytes()[10] == b'T',
+            "{access}"
+        );
+        assert_eq!(
+            rest,
+            "INFO modwarden::access: request request_id=ab-1 path=/example.com/m/@v/v1.0.0.info module=\"\" odd=\"a b\\\"c\" status=200 delta=-3 duration_ms=0.046 slow_ms=1234.568 ok=true"
+        );
+        let other = lines.next().unwrap();
+        assert!(
+            other.contains("WARN modwarden::other: something n=1"),
+            "{other}"
+        );
+    }
+
+    struct TestWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for TestWriter {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

@@ -308,12 +308,12 @@ impl App {
             hot_cache_bytes: config.hot_cache_mib.saturating_mul(1 << 20),
         });
         Ok(App {
-            state: AppState {
+            state: AppState::new(routes::SharedState {
                 pipeline,
                 instance,
                 next_id: Arc::new(AtomicU64::new(1)),
                 status: Arc::new(status),
-            },
+            }),
             max_connections: config.max_connections,
         })
     }

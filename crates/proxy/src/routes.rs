@@ -18,9 +18,27 @@ use store::BlobRef;
 use crate::error::ServeError;
 use crate::pipeline::{FileKind, Mutable, Pipeline, is_canonical_version};
 
-/// Shared by every handler.
+/// Shared by every handler; one reference count to clone per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(s: SharedState) -> AppState {
+        AppState(Arc::new(s))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     /// The pipeline.
     pub pipeline: Arc<Pipeline>,
     /// Random per-process prefix of request ids and loop detection.
@@ -555,8 +573,11 @@ async fn blob_response(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, store::Error> {
-    let etag = format!("\"{}\"", blob.digest.hex());
-    let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let mut quoted = [b'"'; 66];
+    let mut hex = [0u8; 64];
+    quoted[1..65].copy_from_slice(blob.digest.hex_into(&mut hex).as_bytes());
+    let etag = std::str::from_utf8(&quoted).unwrap_or_default();
+    let etag_value = HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\""));
     let cache_control = HeaderValue::from_static("public, max-age=31536000, immutable");
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)

@@ -116,7 +116,18 @@ impl Digest {
 
     /// Lowercase hex, 64 characters (also the blob's file name and ETag).
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = [0u8; 64];
+        self.hex_into(&mut out).to_string()
+    }
+
+    /// Writes the 64 lowercase hex digits into `out` (no allocation).
+    pub fn hex_into<'a>(&self, out: &'a mut [u8; 64]) -> &'a str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(b >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+        }
+        std::str::from_utf8(out).unwrap_or_default()
     }
 
     /// Parses 64 hex digits, optionally prefixed with `sha256:`.
@@ -516,6 +527,7 @@ mod tests {
     #[test]
     fn digest_parse_rejects_bad_input() {
         let d = Digest::of(b"y");
+        assert_eq!(d.hex(), hex::encode(d.0));
         assert_eq!(Digest::parse(&d.hex()).unwrap(), d);
         assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
         assert!(Digest::parse(&d.hex().to_uppercase()).is_err());
