@@ -109,7 +109,7 @@ async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> 
     } else {
         next.run(req).await
     };
-    let info = resp.extensions().get::<Info>().cloned().unwrap_or_default();
+    let info = resp.extensions_mut().remove::<Info>().unwrap_or_default();
     let status = resp.status().as_u16();
     let bytes = resp
         .headers()
@@ -328,12 +328,10 @@ fn parse_target(raw: &str) -> Result<Target, ServeError> {
     Ok(Target::File(module, version, kind))
 }
 
-async fn proxy(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
+async fn proxy(State(state): State<AppState>, req: Request) -> Response {
+    // The request is borrowed, not split into extractors (which clone the
+    // header map and URI on every request).
+    let (method, headers, uri) = (req.method(), req.headers(), req.uri());
     if method != Method::GET && method != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -356,7 +354,7 @@ async fn proxy(
             info.outcome = e.outcome;
             error_response(e)
         }
-        Ok(target) => answer(&state, target, offline, &method, &headers, &mut info).await,
+        Ok(target) => answer(&state, target, offline, method, headers, &mut info).await,
     };
     let mut resp = resp;
     resp.extensions_mut().insert(info);
