@@ -177,3 +177,85 @@ async fn a_corrupted_stored_zip_is_fetched_again_not_served_or_stuck() {
     assert_eq!(upstream.request_count("/example.com/flip/@v/v1.0.0.zip"), 2);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_zip_served_without_rehashing_is_still_never_served_corrupt() {
+    use common::*;
+    use testkit::fixtures::{FixtureSet, ModuleVersion};
+    use testkit::server::FixtureServer;
+
+    // Over 1 MiB, so the store hashes it only until one read has matched.
+    // Incompressible (xorshift), so the zip stays over 1 MiB.
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let data: Vec<u8> = (0..3u32 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::from_files(
+        "example.com/bigflip",
+        "v1.0.0",
+        &[
+            ("go.mod", b"module example.com/bigflip\n".as_slice()),
+            ("blob.bin", &data),
+        ],
+    ));
+    let (db, vkey) = fixture_world(&set);
+    let want = set
+        .get("example.com/bigflip", "v1.0.0")
+        .unwrap()
+        .zip
+        .clone();
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    let store_dir = tempfile::tempdir().unwrap();
+    let url = |base: &str| format!("{base}/example.com/bigflip/@v/v1.0.0.zip");
+    let proxy = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    assert!(want.len() > 2 << 20, "zip of {} bytes", want.len());
+    let get = || async { reqwest::get(url(&proxy.base)).await.unwrap().bytes().await };
+    assert!(get().await.unwrap() == want);
+    // Files changed in the last seconds are never trusted; then one hashed
+    // read makes it trusted, and later reads are not hashed.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for _ in 0..3 {
+        assert!(get().await.unwrap() == want);
+    }
+
+    // A byte is overwritten in place, size and mtime restored.
+    let rec = proxy.record("example.com/bigflip", "v1.0.0").await.unwrap();
+    let hex = rec.zip.unwrap().digest.hex();
+    let path = store_dir
+        .path()
+        .join("data/sha256")
+        .join(&hex[..2])
+        .join(&hex);
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut perm = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&path, perm).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(want.len() as u64 / 2)).unwrap();
+        f.write_all(b"X").unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+
+    // The next download is cut short (never a complete wrong file), the blob
+    // is quarantined, and the one after is fetched again and verified.
+    if let Ok(b) = get().await {
+        assert!(b.len() < want.len(), "a complete corrupt zip was served");
+    }
+    assert!(get().await.unwrap() == want, "not fetched again");
+    assert!(
+        std::fs::read_dir(store_dir.path().join("quarantine/sha256"))
+            .unwrap()
+            .count()
+            >= 1
+    );
+    proxy.stop().await;
+}
