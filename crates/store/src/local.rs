@@ -68,7 +68,7 @@ const STREAM_CHUNK: usize = 32 << 10;
 /// clamped to [`STREAM_CHUNK`, `READ_CHUNK_MAX`]. A few downloads get big
 /// chunks (fewer blocking-pool trips and system calls per byte); a stampede
 /// of hundreds falls back to [`STREAM_CHUNK`].
-const READ_BUDGET: usize = 8 << 20;
+const READ_BUDGET: usize = 4 << 20;
 const READ_CHUNK_MAX: usize = 1 << 20;
 static READS_ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
