@@ -156,7 +156,7 @@ pub struct Pipeline {
     private_patterns: Patterns,
     staging: PathBuf,
     pub(crate) offline: bool,
-    timing: Timing,
+    pub(crate) timing: Timing,
     pool: Arc<Semaphore>,
     pub(crate) metrics: Arc<Metrics>,
     record_flights: Mutex<HashMap<String, Flight<()>>>,
@@ -289,7 +289,7 @@ impl Pipeline {
         }
     }
 
-    fn age_of(&self, t: OffsetDateTime) -> Duration {
+    pub(crate) fn age_of(&self, t: OffsetDateTime) -> Duration {
         (self.clock.now() - t).try_into().unwrap_or(Duration::ZERO)
     }
 

@@ -37,6 +37,9 @@ pub struct SumdbHandle {
     /// Where it is reached, for messages.
     pub url: String,
     client: Client,
+    /// Held while `latest` is fetched: requests arriving meanwhile wait and
+    /// then serve what it brought, instead of each fetching it again.
+    latest_gate: tokio::sync::Mutex<()>,
 }
 
 impl SumdbHandle {
@@ -54,6 +57,7 @@ impl SumdbHandle {
             name: name.to_string(),
             url,
             client,
+            latest_gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -90,6 +94,9 @@ fn sumdb_error(name: &str, what: &str, e: sumdb::Error) -> ServeError {
         )),
     }
 }
+
+/// How long a fetched `latest` is served before asking the database again.
+const LATEST_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An answer from the database proxy.
 pub struct SumdbAnswer {
@@ -172,6 +179,9 @@ impl Pipeline {
         )))
     }
 
+    /// The latest signed tree: fresh for a minute (jittered); then fetched
+    /// again by one request while the others wait for it; when the database
+    /// cannot be reached, the last one is served for `--stale-if-error`.
     async fn sumdb_latest(
         &self,
         db: &SumdbHandle,
@@ -179,36 +189,21 @@ impl Pipeline {
     ) -> Result<SumdbAnswer, ServeError> {
         let key = DocKey::SumdbLatest(db.name.clone());
         let cached = self.store.get_doc(&key).await.ok().flatten();
+        if let Some(a) = self.fresh_latest(db, cached.as_ref(), offline) {
+            return a;
+        }
+        let _gate = db.latest_gate.lock().await;
+        // Someone else may have fetched it while this request waited.
+        let cached = self.store.get_doc(&key).await.ok().flatten();
+        if let Some(a) = self.fresh_latest(db, cached.as_ref(), offline) {
+            return a;
+        }
         let answer = |body: Bytes, outcome| SumdbAnswer {
             content_type: "text/plain; charset=utf-8",
             body,
             immutable: false,
             outcome,
         };
-        if let Some(doc) = &cached {
-            let age: std::time::Duration =
-                (self.now() - doc.fetched_at).try_into().unwrap_or_default();
-            let ttl = jittered(
-                std::time::Duration::from_secs(60),
-                &db.name,
-                doc.fetched_at.unix_timestamp_nanos(),
-            );
-            if age < ttl || offline {
-                return Ok(answer(
-                    doc.bytes.clone(),
-                    if age < ttl { "hit" } else { "stale" },
-                ));
-            }
-        } else if offline {
-            return Err(ServeError::new(
-                404,
-                format!(
-                    "modwarden is offline and has no cached latest tree of {}",
-                    db.name
-                ),
-                "offline",
-            ));
-        }
         match db.client.refresh_latest().await {
             Ok(_) => {
                 let note = Bytes::from(db.client.latest_note());
@@ -216,12 +211,52 @@ impl Pipeline {
                 Ok(answer(note, "miss"))
             }
             Err(e) => match cached {
-                Some(doc) => {
+                Some(doc)
+                    if self.age_of(doc.fetched_at) < LATEST_TTL + self.timing.stale_if_error =>
+                {
                     self.metrics.stale("error");
+                    tracing::warn!(db = %db.name, error = %e, "checksum database unreachable; serving the last latest tree");
                     Ok(answer(doc.bytes, "stale"))
                 }
-                None => Err(sumdb_error(&db.name, "latest", e)),
+                _ => Err(sumdb_error(&db.name, "latest", e)),
             },
+        }
+    }
+
+    /// The cached latest tree if it may be served without asking the
+    /// database (fresh, or offline), or the offline error.
+    fn fresh_latest(
+        &self,
+        db: &SumdbHandle,
+        cached: Option<&store::Doc>,
+        offline: bool,
+    ) -> Option<Result<SumdbAnswer, ServeError>> {
+        let answer = |body: Bytes, outcome| SumdbAnswer {
+            content_type: "text/plain; charset=utf-8",
+            body,
+            immutable: false,
+            outcome,
+        };
+        match cached {
+            Some(doc) => {
+                let age = self.age_of(doc.fetched_at);
+                let ttl = jittered(LATEST_TTL, &db.name, doc.fetched_at.unix_timestamp_nanos());
+                (age < ttl || offline).then(|| {
+                    Ok(answer(
+                        doc.bytes.clone(),
+                        if age < ttl { "hit" } else { "stale" },
+                    ))
+                })
+            }
+            None if offline => Some(Err(ServeError::new(
+                404,
+                format!(
+                    "modwarden is offline and has no cached latest tree of {}",
+                    db.name
+                ),
+                "offline",
+            ))),
+            None => None,
         }
     }
 

@@ -493,3 +493,45 @@ async fn cached_only_prefix_and_disable_module_fetch_never_reach_upstream() {
     assert_eq!(srv.request_log().len(), before);
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sumdb_latest_is_fetched_once_per_expiry_and_stale_only_for_stale_if_error() {
+    let (srv, vkey) = world(FixtureSet::standard()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let mut flags = flags_for(&srv, &vkey);
+    flags.stale_if_error = Some(120);
+    flags.upstream_attempts = Some(1);
+    let proxy = start_proxy_with_clock(flags, dir.path(), clock.clone()).await;
+    let url = format!("{}/sumdb/{DB_NAME}/latest", proxy.base);
+    let get = |url: String| async move {
+        let r = reqwest::get(url).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let (status, first) = get(url.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.starts_with("go.sum database tree\n"), "{first}");
+    let hits = || upstream_hits(&srv, "/latest");
+    assert_eq!(hits(), 1);
+
+    // Expired: a burst of requests makes one upstream fetch, not one each.
+    clock.advance(Duration::from_secs(61));
+    let burst: Vec<_> = (0..32).map(|_| tokio::spawn(get(url.clone()))).collect();
+    for t in burst {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(hits(), 2, "one refresh for the whole burst");
+
+    // The database goes away: the last tree is served for stale_if_error.
+    srv.stop().await;
+    clock.advance(Duration::from_secs(61 + 60));
+    let (status, body) = get(url.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, first);
+    clock.advance(Duration::from_secs(200));
+    let (status, body) = get(url.clone()).await;
+    assert_eq!(status, 502, "past stale_if_error: {body}");
+    assert!(body.contains("unreachable"), "{body}");
+    proxy.stop().await;
+}
