@@ -130,13 +130,30 @@ impl Coordinator {
         let mut con = self.redis.clone();
         for p in prefixes {
             let pattern = format!("{}*", self.key("neg", &escape_glob(p)));
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(&pattern)
-                .query_async(&mut con)
-                .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut con).await;
+            // SCAN in batches, not KEYS: KEYS blocks a shared Redis for
+            // as long as it walks every key of every user.
+            let mut cursor: u64 = 0;
+            loop {
+                let r: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut con)
+                    .await;
+                let Ok((next, keys)) = r else {
+                    tracing::warn!(pattern = %pattern, "redis SCAN failed; shared not-found answers expire by themselves");
+                    break;
+                };
+                if !keys.is_empty() {
+                    let _: Result<i64, _> =
+                        redis::cmd("DEL").arg(&keys).query_async(&mut con).await;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
         }
     }

@@ -72,6 +72,34 @@ async fn instances_share_fetch_locks_and_not_found_answers() {
         upstream.request_count("/example.com/nope/@v/v1.0.0.info"),
         1
     );
+
+    // A purge through one instance removes the shared answer from Redis
+    // (SCAN + DEL): an instance that never saw it locally asks upstream again.
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!(
+            "{}/admin/purge/example.com/nope",
+            instances[1].base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let fresh = {
+        let mut flags = flags_for(&upstream, &vkey);
+        flags.redis = Some(redis.url.clone());
+        start_proxy(flags, store.path()).await
+    };
+    let r = reqwest::get(format!("{}/example.com/nope/@v/v1.0.0.info", fresh.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        upstream.request_count("/example.com/nope/@v/v1.0.0.info"),
+        2,
+        "the purged not-found answer was still shared"
+    );
+    fresh.stop().await;
     for p in instances {
         p.stop().await;
     }
