@@ -259,3 +259,49 @@ async fn a_large_zip_served_without_rehashing_is_still_never_served_corrupt() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_record_file_is_replaced_by_a_verified_one_not_a_500_forever() {
+    use common::*;
+    use testkit::fixtures::{FixtureSet, ModuleVersion};
+    use testkit::server::FixtureServer;
+
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::simple("example.com/dmgrec", "v1.0.0"));
+    let (db, vkey) = fixture_world(&set);
+    let want = set.get("example.com/dmgrec", "v1.0.0").unwrap().zip.clone();
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    let store_dir = tempfile::tempdir().unwrap();
+    let url = |base: &str| format!("{base}/example.com/dmgrec/@v/v1.0.0.zip");
+    let first = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    let r = reqwest::get(url(&first.base)).await.unwrap();
+    assert!(r.bytes().await.unwrap() == want);
+    first.stop().await;
+
+    let rec = store_dir
+        .path()
+        .join("index/example.com/dmgrec/@v/v1.0.0.json");
+    let mut perm = std::fs::metadata(&rec).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&rec, perm).unwrap();
+    std::fs::write(&rec, b"{\"garbage").unwrap();
+
+    let second = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    for _ in 0..2 {
+        let r = reqwest::get(url(&second.base)).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().await.unwrap() == want);
+    }
+    let fixed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec).unwrap()).expect("record readable again");
+    assert!(fixed.get("zip").is_some(), "{fixed}");
+    assert!(
+        store_dir
+            .path()
+            .join("quarantine/index/example.com/dmgrec/@v")
+            .is_dir(),
+        "the damaged record is kept in quarantine"
+    );
+    second.stop().await;
+}

@@ -29,6 +29,16 @@ pub fn quarantine(d: &Digest, nanos: i128) -> String {
     format!("{QUARANTINE_PREFIX}/{}.{nanos}", d.hex())
 }
 
+/// `quarantine/index/<record key below index/>.<unix nanos>`: an unreadable
+/// record moved aside when a verified one replaces it.
+pub fn quarantine_record(record_key: &str, nanos: i128) -> String {
+    let below = record_key
+        .strip_prefix(INDEX_PREFIX)
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or(record_key);
+    format!("quarantine/{INDEX_PREFIX}/{below}.{nanos}")
+}
+
 /// Parses the last two elements of a blob key (`ab`, `abcdef...`).
 pub fn parse_blob(dir: &str, name: &str) -> Option<Digest> {
     let d = Digest::parse(name).ok()?;

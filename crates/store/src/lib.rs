@@ -35,6 +35,7 @@
 //! docs/sumdb/<name>/<tile path>              DocKey::SumdbTile (e.g. tile/8/0/001)
 //! docs/access.json                           DocKey::Access (last-access table)
 //! quarantine/sha256/<64 hex>.<unix nanos>    corrupt blobs moved aside by scrub/get
+//! quarantine/index/<record key>.<unix nanos> unreadable records replaced by put_record
 //! tmp/                                       staging (local only)
 //! ```
 //! Module paths and versions are case-escaped with [`gomod::escape::escape_string`]

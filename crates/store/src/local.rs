@@ -1086,7 +1086,25 @@ impl Store for LocalStore {
         blocking(move || {
             let dst = inner.root.join(&rel);
             if let Some(existing) = read_opt(&dst)? {
-                return same_or_conflict(&existing, &dst, &rec, key);
+                if parse_record(&existing, &dst).is_ok() {
+                    return same_or_conflict(&existing, &dst, &rec, key);
+                }
+                // Unreadable (damaged by hand or by the disk): it can only
+                // be replaced by a record of what was just verified. The old
+                // bytes are kept in quarantine.
+                let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+                let aside = inner.root.join(keys::quarantine_record(&rel, nanos));
+                if let Some(parent) = aside.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                match fs::rename(&dst, &aside) {
+                    Ok(()) => tracing::warn!(
+                        record = %dst.display(), to = %aside.display(),
+                        "unreadable record replaced; the old one was quarantined"
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&dst, e)),
+                }
             }
             let (p, _g) = inner.stage_bytes(&json)?;
             if inner.link_new(&p, &dst)? {

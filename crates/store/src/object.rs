@@ -616,14 +616,21 @@ impl Store for ObjectStoreBackend {
             path: p.to_string(),
             reason: format!("cannot serialize record: {e}"),
         })?;
-        if self.put_create(&p, json.into()).await? {
+        let json = Bytes::from(json);
+        if self.put_create(&p, json.clone()).await? {
             return Ok(());
         }
         let existing = self.get_bytes(&p).await?.unwrap_or_default();
-        let old: Record = serde_json::from_slice(&existing).map_err(|e| Error::Malformed {
-            path: p.to_string(),
-            reason: format!("bad record JSON: {e}"),
-        })?;
+        let Ok(old) = serde_json::from_slice::<Record>(&existing) else {
+            // Unreadable: replaced by the record of what was just verified;
+            // the old bytes are kept in quarantine.
+            let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+            let aside = self.path(&keys::quarantine_record(&keys::record(key)?, nanos));
+            self.put_mode(&aside, existing, PutMode::Overwrite).await?;
+            self.put_mode(&p, json, PutMode::Overwrite).await?;
+            tracing::warn!(record = %p, to = %aside, "unreadable record replaced; the old one was quarantined");
+            return Ok(());
+        };
         if old.same_content(rec) {
             Ok(())
         } else {

@@ -33,11 +33,24 @@ async fn local_backend_passes_conformance() {
             let s = LocalStore::open(&dir.path().join("store")).await.unwrap();
             dirs.lock().unwrap().push(dir);
             let s2 = s.clone();
+            let root = s.root().to_path_buf();
             Harness {
                 store: Arc::new(s),
                 corrupt: Box::new(move |d: Digest| {
                     let p = s2.blob_path(&d);
                     Box::pin(async move { flip_byte(&p) })
+                }),
+                overwrite: Box::new(move |key: String, bytes: Vec<u8>| {
+                    let p = root.join(key);
+                    Box::pin(async move {
+                        if let Ok(m) = std::fs::metadata(&p) {
+                            let mut perm = m.permissions();
+                            #[allow(clippy::permissions_set_readonly_false)]
+                            perm.set_readonly(false);
+                            std::fs::set_permissions(&p, perm).unwrap();
+                        }
+                        std::fs::write(&p, bytes).unwrap();
+                    })
                 }),
             }
         }

@@ -21,7 +21,8 @@ async fn in_memory_object_store_passes_conformance() {
             .unwrap();
         Harness {
             store: Arc::new(be.clone()),
-            corrupt: conformance::object_corruptor(os, be),
+            corrupt: conformance::object_corruptor(os.clone(), be.clone()),
+            overwrite: conformance::object_overwriter(os, be),
         }
     })
     .await;

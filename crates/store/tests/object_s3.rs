@@ -101,7 +101,8 @@ async fn seaweedfs_s3_passes_conformance() {
             let be = ObjectStoreBackend::new(os.clone(), &prefix).await.unwrap();
             Harness {
                 store: Arc::new(be.clone()),
-                corrupt: conformance::object_corruptor(os, be),
+                corrupt: conformance::object_corruptor(os.clone(), be.clone()),
+                overwrite: conformance::object_overwriter(os, be),
             }
         }
     })

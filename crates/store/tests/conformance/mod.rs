@@ -19,6 +19,26 @@ use time::OffsetDateTime;
 pub struct Harness {
     pub store: Arc<dyn Store>,
     pub corrupt: Box<dyn Fn(Digest) -> BoxFuture<'static, ()> + Send + Sync>,
+    /// Writes raw bytes at a relative key (`store::keys`), behind the
+    /// backend's back.
+    pub overwrite: Overwriter,
+}
+
+/// See [`Harness::overwrite`].
+pub type Overwriter = Box<dyn Fn(String, Vec<u8>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Writes raw bytes at a key of an object store, behind the backend's back.
+pub fn object_overwriter(
+    os: Arc<dyn object_store::ObjectStore>,
+    be: store::object::ObjectStoreBackend,
+) -> Overwriter {
+    Box::new(move |key: String, bytes: Vec<u8>| {
+        let os = os.clone();
+        let p = be.path(&key);
+        Box::pin(async move {
+            os.put(&p, Bytes::from(bytes).into()).await.unwrap();
+        })
+    })
 }
 
 /// Flips a byte of a blob stored in an object store, behind the backend's back.
@@ -58,6 +78,7 @@ where
         byte_ranges_small_and_large,
         large_blob_streams_and_verifies,
         records_are_create_only,
+        unreadable_record_is_replaced_by_put,
         record_needs_its_blobs_first,
         records_list_and_delete_with_awkward_names,
         docs_last_write_wins_with_fetch_time,
@@ -267,6 +288,22 @@ pub async fn records_are_create_only(h: Harness) {
             .unwrap(),
         None
     );
+}
+
+pub async fn unreadable_record_is_replaced_by_put(h: Harness) {
+    let s = h.store.as_ref();
+    let (key, rec) = version(s, "example.com/Damaged", "v1.0.0", 3000).await;
+    (h.overwrite)(store::keys::record(&key).unwrap(), b"{\"zip\": tr".to_vec()).await;
+    let e = s.get_record(&key).await.unwrap_err();
+    assert!(matches!(e, Error::Malformed { .. }), "{e}");
+    // A verified record of the same version replaces it (create-only would
+    // otherwise make the version unservable forever).
+    s.put_record(&key, &rec).await.unwrap();
+    let got = s.get_record(&key).await.unwrap().unwrap();
+    assert!(got.same_content(&rec));
+    s.put_record(&key, &rec).await.unwrap();
+    let keys: Vec<RecordKey> = s.list_records().await.unwrap().try_collect().await.unwrap();
+    assert_eq!(keys, vec![key]);
 }
 
 pub async fn record_needs_its_blobs_first(h: Harness) {
