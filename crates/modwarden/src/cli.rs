@@ -29,6 +29,66 @@ pub enum Command {
     Retry(RetryArgs),
     /// Run a go command with -x (or read a log) and report where the time went.
     Trace(TraceArgs),
+    /// Pre-fetch module versions (module@version, go.sum or go.mod files) through a running modwarden or any GOPROXY URL.
+    Warm(WarmArgs),
+    /// Re-hash every blob of a proxy store, quarantine corrupt ones and list records that name a missing blob.
+    Verify(VerifyArgs),
+    /// Remove records of a proxy store by module, age or size budget, then the blobs no record needs.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// The proxy to fetch through [default: $MODWARDEN_PROXY, else the first http(s) entry of `go env GOPROXY`].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Versions fetched at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Timeout of each request in seconds (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// `module@version` items and/or paths to go.sum or go.mod files.
+    #[arg(required = true, value_name = "ARGS")]
+    pub items: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The store: a directory, or an object store URL such as s3://bucket/prefix [default: the user's cache directory/modwarden].
+    #[arg(long, value_name = "DIR|URL")]
+    pub store: Option<String>,
+    /// Blobs hashed at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The store: a directory, or an object store URL such as s3://bucket/prefix [default: the user's cache directory/modwarden].
+    #[arg(long, value_name = "DIR|URL")]
+    pub store: Option<String>,
+    /// Keep stored blobs within this size, least recently used versions first (500M, 10G, 1.5GiB, or bytes).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Remove versions not served (or fetched) for this long (30d, 12h, 90m, 3600s).
+    #[arg(long, value_name = "DURATION")]
+    pub unused_for: Option<String>,
+    /// Remove every version of modules matching these patterns (GOPRIVATE syntax; repeatable).
+    #[arg(long, value_name = "PATTERNS")]
+    pub module: Vec<String>,
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

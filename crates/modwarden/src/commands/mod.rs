@@ -6,10 +6,13 @@ use crate::cli::{Cli, Command, ZipCommand};
 
 mod clean;
 mod doctor;
+mod gc;
 mod retry;
 mod serve;
 mod sum;
 mod trace;
+mod verify;
+mod warm;
 mod zip_check;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -21,5 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clean(args) => clean::run(args),
         Command::Retry(args) => retry::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Warm(args) => warm::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Gc(args) => gc::run(args),
     }
 }

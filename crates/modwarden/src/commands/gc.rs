@@ -1,0 +1,286 @@
+//! `modwarden gc`: remove records of a proxy store by module pattern, age
+//! and size budget, then every blob no remaining record needs
+//! (`store::maint::gc`). Safe while a `serve` uses the same store: a removed
+//! version is simply fetched again on its next request.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use doctor::render;
+use store::maint::{self, GcOptions, GcReport};
+
+use super::doctor::{print_json, runtime};
+use super::verify::{StoreBar, open_existing};
+use crate::cli::GcArgs;
+
+const SIZE_FORMS: &str = "bytes (1048576), or a number with K, M, G, T (powers of 1000: 500M, 10G), \
+     KiB, MiB, GiB, TiB (powers of 1024: 1.5GiB); KB, MB, GB, TB also work";
+const DURATION_FORMS: &str = "a number with s, m, h, d or w (3600s, 90m, 12h, 30d, 2w)";
+
+/// Parses a size: plain bytes, or a number (decimals allowed) with a unit.
+/// `K`/`KB`, `M`/`MB`, ... are powers of 1000; `KiB`, `MiB`, ... powers of
+/// 1024; `B` is bytes. Case-insensitive.
+pub(super) fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let bad = || anyhow::anyhow!("invalid size {s:?}: want {SIZE_FORMS}");
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+        return Err(bad());
+    }
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    if let Ok(n) = num.parse::<u64>() {
+        return n.checked_mul(mult).ok_or_else(bad);
+    }
+    let f: f64 = num.parse().map_err(|_| bad())?;
+    let v = f * mult as f64;
+    if !v.is_finite() || v >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(v.round() as u64)
+}
+
+/// Parses a duration: a whole number with `s`, `m`, `h`, `d` or `w`.
+pub(super) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let bad = || anyhow::anyhow!("invalid duration {s:?}: want {DURATION_FORMS}");
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
+}
+
+#[derive(serde::Serialize)]
+struct GcJson<'a> {
+    store: &'a str,
+    criteria: bool,
+    orphan_grace_secs: u64,
+    #[serde(flatten)]
+    report: &'a GcReport,
+}
+
+pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
+    let max_bytes = args
+        .max_size
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .context("--max-size")?;
+    let max_unused = args
+        .unused_for
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .context("--unused-for")?;
+    for p in &args.module {
+        let parsed = gomod::pattern::Patterns::parse(p);
+        if let Some(bad) = parsed.invalid().first() {
+            anyhow::bail!(
+                "--module: invalid pattern {bad:?} in {p:?} (GOPRIVATE syntax: comma-separated globs of module path prefixes)"
+            );
+        }
+        if parsed.is_empty() {
+            anyhow::bail!("--module: empty pattern list {p:?}");
+        }
+    }
+    let opts = GcOptions {
+        max_bytes,
+        max_unused,
+        modules: args.module.clone(),
+        dry_run: args.dry_run,
+        ..GcOptions::default()
+    };
+    let criteria = max_bytes.is_some() || max_unused.is_some() || !args.module.is_empty();
+    runtime()?.block_on(async move {
+        let opened = open_existing(args.store).await?;
+        let bar = StoreBar::new(!args.json);
+        let report = maint::gc(opened.store.as_ref(), &opts, &bar)
+            .await
+            .with_context(|| format!("collecting garbage in the store {}", opened.location))?;
+        if args.json {
+            print_json(&GcJson {
+                store: &opened.location,
+                criteria,
+                orphan_grace_secs: opts.orphan_grace.as_secs(),
+                report: &report,
+            })?;
+        } else {
+            print!(
+                "{}",
+                render_text(&opened.location, &opts, criteria, &report)
+            );
+        }
+        Ok(if report.unreadable_records.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+fn render_text(location: &str, opts: &GcOptions, criteria: bool, r: &GcReport) -> String {
+    let mut out = format!(
+        "gc of {location}{}\n",
+        if r.dry_run {
+            " (DRY RUN: nothing was removed; this is what would be)"
+        } else {
+            ""
+        }
+    );
+    if !criteria {
+        out.push_str(&format!(
+            "  no criterion given (--max-size, --unused-for, --module): only blobs that no record needs and that are older than {} are removed\n",
+            human_duration(opts.orphan_grace)
+        ));
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let mut section = |title: String, keys: &[store::RecordKey], sort: bool| {
+        let mut keys = keys.to_vec();
+        if sort {
+            keys.sort();
+        }
+        out.push_str(&format!("  {title}: {} versions\n", keys.len()));
+        for k in keys {
+            out.push_str(&format!("    {k}\n"));
+        }
+    };
+    if !opts.modules.is_empty() {
+        section(
+            format!("{verb}, module matches {}", opts.modules.join(" ")),
+            &r.records_by_module,
+            true,
+        );
+    }
+    if let Some(age) = opts.max_unused {
+        section(
+            format!("{verb}, unused for over {}", human_duration(age)),
+            &r.records_by_age,
+            true,
+        );
+    }
+    if let Some(b) = opts.max_bytes {
+        section(
+            format!(
+                "{verb} to fit {} ({b} bytes), least recently used first",
+                render::bytes(b)
+            ),
+            &r.records_by_size,
+            false,
+        );
+    }
+    out.push_str(&format!(
+        "  {verb}: {} blobs, {} freed\n  blob bytes left{}: {}\n",
+        r.blobs_removed,
+        render::bytes(r.bytes_freed),
+        if r.dry_run { " after" } else { "" },
+        render::bytes(r.bytes_after)
+    ));
+    if !r.unreadable_records.is_empty() {
+        out.push_str(&format!(
+            "  no blob was removed: {} records could not be read (run `modwarden verify`):\n",
+            r.unreadable_records.len()
+        ));
+        for u in &r.unreadable_records {
+            out.push_str(&format!("    {u}\n"));
+        }
+    }
+    out
+}
+
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    for (unit, n) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= n && s % n == 0 {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    format!("{s}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("500M").unwrap(), 500_000_000);
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("10G").unwrap(), 10_000_000_000);
+        assert_eq!(parse_size("10g").unwrap(), 10_000_000_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2KiB").unwrap(), 2048);
+        assert_eq!(parse_size("7B").unwrap(), 7);
+        assert_eq!(parse_size(" 1 TiB ").unwrap(), 1 << 40);
+        for bad in [
+            "",
+            "M",
+            "-1",
+            "1.5.2G",
+            "10X",
+            "1.G",
+            ".5G",
+            "99999999999999999999",
+            "1e3",
+        ] {
+            let e = parse_size(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert!(e.contains("1.5GiB"), "{e}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("12h").unwrap(),
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("3600s").unwrap(), Duration::from_secs(3600));
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        for bad in ["", "30", "d", "1.5h", "-1d", "10y", "99999999999999999999d"] {
+            let e = parse_duration(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert!(e.contains("30d"), "{e}");
+        }
+    }
+
+    #[test]
+    fn durations_print_in_their_largest_whole_unit() {
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(human_duration(Duration::from_secs(5400)), "90m");
+        assert_eq!(human_duration(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(human_duration(Duration::from_secs(61)), "61s");
+    }
+}
