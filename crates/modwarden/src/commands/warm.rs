@@ -52,7 +52,30 @@ pub(super) fn collect_items(args: &[String]) -> anyhow::Result<Vec<Item>> {
                     check(&r.path, &r.version).with_context(|| {
                         format!("{arg}:{}: require {} {}", r.line, r.path, r.version)
                     })?;
-                    add(&r.path, &r.version, true);
+                    // As the go command does: a replaced requirement is
+                    // fetched as its replacement; one replaced by a local
+                    // directory needs nothing from a proxy. A versioned
+                    // replace wins over a path-wide one.
+                    let rep = f
+                        .replace
+                        .iter()
+                        .filter(|x| x.old_path == r.path)
+                        .filter(|x| x.old_version.as_ref().is_none_or(|v| *v == r.version))
+                        .max_by_key(|x| x.old_version.is_some());
+                    match rep {
+                        None => add(&r.path, &r.version, true),
+                        Some(x) => {
+                            if let Some(v) = &x.new_version {
+                                check(&x.new_path, v).with_context(|| {
+                                    format!(
+                                        "{arg}:{}: replace {} => {} {v}",
+                                        x.line, x.old_path, x.new_path
+                                    )
+                                })?;
+                                add(&x.new_path, v, true);
+                            }
+                        }
+                    }
                 }
             } else {
                 anyhow::bail!(
@@ -407,6 +430,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("vX"), "{e}");
+    }
+
+    #[test]
+    fn gomod_requires_follow_replacements() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("go.mod");
+        std::fs::write(
+            &p,
+            "module x.example/app\n\ngo 1.21\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/b v1.2.0\n\texample.com/c v1.0.0\n\texample.com/d v1.0.0\n)\n\n\
+             replace example.com/a => example.com/fork v1.1.0\n\
+             replace example.com/b v1.2.0 => ../b\n\
+             replace example.com/c v0.9.0 => example.com/other v1.0.0\n",
+        )
+        .unwrap();
+        let got = collect_items(&[p.display().to_string()]).unwrap();
+        let ids: Vec<String> = got
+            .iter()
+            .map(|i| format!("{}@{} {}", i.module, i.version, i.zip))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "example.com/c@v1.0.0 true",
+                "example.com/d@v1.0.0 true",
+                "example.com/fork@v1.1.0 true"
+            ]
+        );
     }
 
     #[test]
