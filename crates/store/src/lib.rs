@@ -434,6 +434,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a record; deleting a missing record succeeds.
     async fn delete_record(&self, key: &RecordKey) -> Result<()>;
 
+    /// Moves a record's bytes to `quarantine/index/...` (for one that cannot
+    /// be parsed) and returns where they went, or `None` if it is missing.
+    async fn quarantine_record(&self, key: &RecordKey) -> Result<Option<String>>;
+
     /// Every record key.
     async fn list_records(&self) -> Result<BoxStream<'static, Result<RecordKey>>>;
 

@@ -737,6 +737,21 @@ impl Inner {
         }
     }
 
+    /// Moves the record file at `rel` to `quarantine/index/`.
+    fn quarantine_record(&self, rel: &str) -> Result<Option<PathBuf>> {
+        let src = self.root.join(rel);
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let dst = self.root.join(keys::quarantine_record(rel, nanos));
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        match fs::rename(&src, &dst) {
+            Ok(()) => Ok(Some(dst)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&src, e)),
+        }
+    }
+
     fn quarantine(&self, d: &Digest) -> Result<Option<PathBuf>> {
         self.distrust(d);
         let src = self.root.join(keys::blob(d));
@@ -1092,18 +1107,9 @@ impl Store for LocalStore {
                 // Unreadable (damaged by hand or by the disk): it can only
                 // be replaced by a record of what was just verified. The old
                 // bytes are kept in quarantine.
-                let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-                let aside = inner.root.join(keys::quarantine_record(&rel, nanos));
-                if let Some(parent) = aside.parent() {
-                    fs::create_dir_all(parent).map_err(io_err(parent))?;
-                }
-                match fs::rename(&dst, &aside) {
-                    Ok(()) => tracing::warn!(
-                        record = %dst.display(), to = %aside.display(),
-                        "unreadable record replaced; the old one was quarantined"
-                    ),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(&dst, e)),
+                if let Some(to) = inner.quarantine_record(&rel)? {
+                    tracing::warn!(record = %dst.display(), to = %to.display(),
+                        "unreadable record replaced; the old one was quarantined");
                 }
             }
             let (p, _g) = inner.stage_bytes(&json)?;
@@ -1128,6 +1134,13 @@ impl Store for LocalStore {
     async fn delete_record(&self, key: &RecordKey) -> Result<()> {
         let path = self.inner.root.join(keys::record(key)?);
         blocking(move || remove_opt(&path)).await
+    }
+
+    async fn quarantine_record(&self, key: &RecordKey) -> Result<Option<String>> {
+        let rel = keys::record(key)?;
+        let inner = self.inner.clone();
+        let to = blocking(move || inner.quarantine_record(&rel)).await?;
+        Ok(to.map(|p| p.display().to_string()))
     }
 
     async fn list_records(&self) -> Result<BoxStream<'static, Result<RecordKey>>> {

@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{BlobCheck, BlobInfo, Digest, Record, RecordKey, Result, Store};
+use crate::{BlobCheck, BlobInfo, Digest, Error, Record, RecordKey, Result, Store};
 
 /// Progress callbacks. Every method has an empty default.
 pub trait Reporter: Send + Sync {
@@ -69,6 +69,20 @@ pub struct ScrubReport {
     pub records_missing_blobs: Vec<RecordKey>,
     /// Records that could not be read.
     pub unreadable_records: Vec<String>,
+    /// Records that could not be parsed, moved to quarantine (the proxy
+    /// fetches and verifies such a version again when it is asked for).
+    pub quarantined_records: Vec<QuarantinedRecord>,
+}
+
+/// One quarantined record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuarantinedRecord {
+    /// Its key.
+    pub key: RecordKey,
+    /// Why it could not be read.
+    pub error: String,
+    /// Where it went.
+    pub to: String,
 }
 
 /// One quarantined blob.
@@ -86,6 +100,7 @@ impl ScrubReport {
         self.quarantined.is_empty()
             && self.records_missing_blobs.is_empty()
             && self.unreadable_records.is_empty()
+            && self.quarantined_records.is_empty()
     }
 }
 
@@ -144,6 +159,15 @@ pub async fn scrub(
                 }
             }
             Ok(None) => {}
+            Err(e @ Error::Malformed { .. }) => {
+                if let Some(to) = store.quarantine_record(&k).await? {
+                    report.quarantined_records.push(QuarantinedRecord {
+                        key: k.clone(),
+                        error: e.to_string(),
+                        to,
+                    });
+                }
+            }
             Err(e) => report.unreadable_records.push(format!("{k}: {e}")),
         }
         reporter.advance(1);

@@ -291,6 +291,12 @@ impl ObjectStoreBackend {
         }
     }
 
+    /// Where a record's unreadable bytes are moved (a new key each time).
+    fn record_aside(&self, key: &RecordKey) -> Result<Path> {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Ok(self.path(&keys::quarantine_record(&keys::record(key)?, nanos)))
+    }
+
     async fn quarantine(&self, d: &Digest) -> Result<Option<String>> {
         let src = self.path(&keys::blob(d));
         let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
@@ -624,8 +630,7 @@ impl Store for ObjectStoreBackend {
         let Ok(old) = serde_json::from_slice::<Record>(&existing) else {
             // Unreadable: replaced by the record of what was just verified;
             // the old bytes are kept in quarantine.
-            let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-            let aside = self.path(&keys::quarantine_record(&keys::record(key)?, nanos));
+            let aside = self.record_aside(key)?;
             self.put_mode(&aside, existing, PutMode::Overwrite).await?;
             self.put_mode(&p, json, PutMode::Overwrite).await?;
             tracing::warn!(record = %p, to = %aside, "unreadable record replaced; the old one was quarantined");
@@ -656,6 +661,20 @@ impl Store for ObjectStoreBackend {
         match self.s().delete(&p).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::backend(p.as_ref(), e)),
+        }
+    }
+
+    async fn quarantine_record(&self, key: &RecordKey) -> Result<Option<String>> {
+        let src = self.path(&keys::record(key)?);
+        let dst = self.record_aside(key)?;
+        match self.s().copy(&src, &dst).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(Error::backend(src.as_ref(), e)),
+        }
+        match self.s().delete(&src).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(Some(dst.to_string())),
+            Err(e) => Err(Error::backend(src.as_ref(), e)),
         }
     }
 

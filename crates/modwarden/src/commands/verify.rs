@@ -264,6 +264,15 @@ fn render_text(location: &str, r: &ScrubReport, corrupt_paths: &[String], s: &St
     for k in &r.records_missing_blobs {
         out.push_str(&format!("    {k}\n"));
     }
+    if !r.quarantined_records.is_empty() {
+        out.push_str(&format!(
+            "  damaged records: {} (moved to quarantine; serve fetches and verifies these versions again when asked)\n",
+            r.quarantined_records.len()
+        ));
+        for q in &r.quarantined_records {
+            out.push_str(&format!("    {}: {}\n      -> {}\n", q.key, q.error, q.to));
+        }
+    }
     if !r.unreadable_records.is_empty() {
         out.push_str(&format!(
             "  unreadable records: {}\n",
