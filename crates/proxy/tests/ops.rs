@@ -305,3 +305,51 @@ async fn a_damaged_record_file_is_replaced_by_a_verified_one_not_a_500_forever()
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mod_and_info_of_a_version_without_its_zip_are_answered_from_memory() {
+    use common::*;
+    use testkit::fixtures::{FixtureSet, ModuleVersion};
+    use testkit::server::FixtureServer;
+
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::simple("example.com/modonly", "v1.0.0"));
+    let (db, vkey) = fixture_world(&set);
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    let store_dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;
+    let get = |ext: &'static str| {
+        let url = format!("{}/example.com/modonly/@v/v1.0.0.{ext}", proxy.base);
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, gomod) = get("mod").await;
+    assert_eq!(status, 200);
+    assert!(gomod.starts_with("module example.com/modonly"), "{gomod}");
+    // The record has no zip. Remove its file: warm .mod and .info requests
+    // do not read the store again (the go command asks for the .mod of many
+    // versions whose zips nobody needs).
+    let rec = store_dir
+        .path()
+        .join("index/example.com/modonly/@v/v1.0.0.json");
+    assert!(rec.exists());
+    std::fs::remove_file(&rec).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get("mod").await, (200, gomod.clone()));
+        assert_eq!(get("info").await.0, 200);
+    }
+    assert_eq!(
+        upstream.request_count("/example.com/modonly/@v/v1.0.0.mod"),
+        1
+    );
+    // A .zip still looks at the store (another instance may have added it),
+    // and fetches it.
+    assert_eq!(get("zip").await.0, 200);
+    assert_eq!(
+        upstream.request_count("/example.com/modonly/@v/v1.0.0.zip"),
+        1
+    );
+    proxy.stop().await;
+}
