@@ -23,37 +23,13 @@ BIN=$PEERS/goproxy
 DATA=$PEERS/goproxy-data
 ENVFILE=$ROOT/bench/work/upstream.env
 
-install_peer() {
-  if [[ -x $BIN ]] && go version -m "$BIN" 2>/dev/null | grep -Eq "[[:space:]]$MODULE[[:space:]]+$VERSION([[:space:]]|$)"; then
-    return
-  fi
-  mkdir -p "$PEERS"
-  echo "goproxy.sh: installing $PKG@$VERSION into $PEERS" >&2
-  if ! GOBIN=$PEERS GOFLAGS= go install "$PKG@$VERSION"; then
-    # `go install pkg@version` also asks for the module's version list (to
-    # report deprecation) and fails if the registry refuses that list.
-    # Build the same pinned version from a throwaway module instead.
-    echo "goproxy.sh: go install $PKG@$VERSION failed; building it from a temporary module" >&2
-    local tmp
-    tmp=$(mktemp -d)
-    (
-      cd "$tmp"
-      GOFLAGS= go mod init peerbuild >/dev/null 2>&1
-      GOFLAGS= go get "$PKG@$VERSION"
-      GOBIN=$PEERS GOFLAGS= go install "$PKG"
-    ) || { rm -rf "$tmp"; exit 1; }
-    rm -rf "$tmp"
-  fi
-}
+NAME=goproxy.sh
+# shellcheck source=lib.sh
+source "$ROOT/bench/peers/lib.sh"
 
 install_peer
 
-[[ -r $ENVFILE ]] || { echo "goproxy.sh: $ENVFILE missing: start the fixture upstream (bench/run --serve-upstream)" >&2; exit 1; }
-URL=$(sed -n 's/^URL=//p' "$ENVFILE")
-VKEY=$(sed -n 's/^VKEY=//p' "$ENVFILE")
-SUMDB_NAME=$(sed -n 's/^SUMDB_NAME=//p' "$ENVFILE")
-URL=${URL:-http://127.0.0.1:7410}
-[[ -n $VKEY && -n $SUMDB_NAME ]] || { echo "goproxy.sh: VKEY/SUMDB_NAME missing in $ENVFILE" >&2; exit 1; }
+read_upstream_env "$ENVFILE"
 
 rm -rf "$DATA"
 mkdir -p "$DATA/caches" "$DATA/tmp"

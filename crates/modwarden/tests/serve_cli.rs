@@ -30,16 +30,9 @@ fn start(args: &[&str], store: &std::path::Path) -> Serve {
     let stderr = child.stderr.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let mut reader = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = reader
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        lines.lock().unwrap().push(line.clone());
-        if let Some(addr) = line.strip_prefix("modwarden serve: listening on ") {
-            break addr.trim().to_string();
-        }
-    };
+    let base = testkit::util::read_listen_url(&mut reader, |l| {
+        lines.lock().unwrap().push(l.to_string());
+    });
     let sink = lines.clone();
     std::thread::spawn(move || {
         for line in reader.map_while(Result::ok) {

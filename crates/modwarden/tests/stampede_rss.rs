@@ -24,15 +24,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stampede_of_200_on_a_50_mib_zip_fetches_once_in_bounded_memory() {
     // Incompressible, so the zip really is ~50 MiB.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let data: Vec<u8> = (0..50u32 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = testkit::util::incompressible(50 << 20);
     let mv = ModuleVersion::from_files(
         "example.com/huge",
         "v1.0.0",
@@ -70,15 +62,7 @@ async fn stampede_of_200_on_a_50_mib_zip_fetches_once_in_bounded_memory() {
     let pid = child.id();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(addr) = line.strip_prefix("modwarden serve: listening on ") {
-            break addr.trim().to_string();
-        }
-    };
+    let base = testkit::util::read_listen_url(&mut lines, |_| {});
     std::thread::spawn(move || for _ in lines {});
 
     let url = format!("{base}/example.com/huge/@v/v1.0.0.zip");

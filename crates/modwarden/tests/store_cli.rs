@@ -76,15 +76,7 @@ impl Setup {
             .spawn()
             .expect("start modwarden serve");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix("modwarden serve: listening on ") {
-                break addr.trim().to_string();
-            }
-        };
+        let base = testkit::util::read_listen_url(&mut lines, |_| {});
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
         Setup {
             upstream,

@@ -185,16 +185,8 @@ async fn a_large_zip_served_without_rehashing_is_still_never_served_corrupt() {
     use testkit::server::FixtureServer;
 
     // Over 1 MiB, so the store hashes it only until one read has matched.
-    // Incompressible (xorshift), so the zip stays over 1 MiB.
-    let mut x = 0x9e3779b97f4a7c15u64;
-    let data: Vec<u8> = (0..3u32 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    // Incompressible, so the zip stays over 1 MiB.
+    let data = testkit::util::incompressible(3 << 20);
     let mut set = FixtureSet::new();
     set.add(ModuleVersion::from_files(
         "example.com/bigflip",
@@ -233,10 +225,7 @@ async fn a_large_zip_served_without_rehashing_is_still_never_served_corrupt() {
         .join(&hex[..2])
         .join(&hex);
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let mut perm = std::fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(&path, perm).unwrap();
+    testkit::util::make_writable(&path);
     {
         use std::io::{Seek, SeekFrom, Write};
         let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -281,10 +270,7 @@ async fn a_damaged_record_file_is_replaced_by_a_verified_one_not_a_500_forever()
     let rec = store_dir
         .path()
         .join("index/example.com/dmgrec/@v/v1.0.0.json");
-    let mut perm = std::fs::metadata(&rec).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(&rec, perm).unwrap();
+    testkit::util::make_writable(&rec);
     std::fs::write(&rec, b"{\"garbage").unwrap();
 
     let second = start_proxy(flags_for(&upstream, &vkey), store_dir.path()).await;

@@ -13,10 +13,7 @@ use store::maint::{self, NoReporter, ScrubOptions};
 use store::{BlobSource, Digest, Error, Store};
 
 fn flip_byte(path: &Path) {
-    let mut perm = std::fs::metadata(path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(path, perm).unwrap();
+    testkit::util::make_writable(path);
     let mut b = std::fs::read(path).unwrap();
     let i = b.len() / 2;
     b[i] ^= 0x20;
@@ -43,11 +40,8 @@ async fn local_backend_passes_conformance() {
                 overwrite: Box::new(move |key: String, bytes: Vec<u8>| {
                     let p = root.join(key);
                     Box::pin(async move {
-                        if let Ok(m) = std::fs::metadata(&p) {
-                            let mut perm = m.permissions();
-                            #[allow(clippy::permissions_set_readonly_false)]
-                            perm.set_readonly(false);
-                            std::fs::set_permissions(&p, perm).unwrap();
+                        if p.exists() {
+                            testkit::util::make_writable(&p);
                         }
                         std::fs::write(&p, bytes).unwrap();
                     })
@@ -248,10 +242,7 @@ async fn wrong_sized_blob_is_replaced_by_a_new_put() {
         .await
         .unwrap();
     let p = s.blob_path(&b.digest);
-    let mut perm = std::fs::metadata(&p).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(&p, perm).unwrap();
+    testkit::util::make_writable(&p);
     std::fs::write(&p, &bytes[..100]).unwrap();
     s.put_blob(BlobSource::Bytes(Bytes::from(bytes.clone())))
         .await
@@ -335,10 +326,7 @@ async fn a_trusted_blob_truncated_or_replaced_is_hashed_and_refused() {
     assert_eq!(s.full_reads(), (0, 1));
 
     let p = s.blob_path(&b.digest);
-    let mut perm = std::fs::metadata(&p).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(&p, perm).unwrap();
+    testkit::util::make_writable(&p);
     let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
     f.set_len(3 << 19).unwrap();
     drop(f);

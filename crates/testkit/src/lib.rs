@@ -28,4 +28,5 @@ pub mod fixtures;
 pub mod go;
 pub mod redis;
 pub mod server;
+pub mod util;
 pub mod weed;

@@ -80,14 +80,7 @@ impl BarReporter {
 
 impl Reporter for BarReporter {
     fn start(&self, phase: &str, total: u64) {
-        self.bar.reset();
-        self.bar.set_length(total);
-        self.bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        self.bar.set_message(phase.to_string());
+        super::start_bar_phase(&self.bar, phase, total, 10);
     }
     fn advance(&self, n: u64) {
         self.bar.inc(n);

@@ -159,14 +159,7 @@ impl StoreBar {
 
 impl maint::Reporter for StoreBar {
     fn start(&self, phase: &str, total: Option<u64>) {
-        self.bar.reset();
-        self.bar.set_length(total.unwrap_or(0));
-        self.bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        self.bar.set_message(phase.to_string());
+        super::start_bar_phase(&self.bar, phase, total.unwrap_or(0), 20);
     }
     fn advance(&self, n: u64) {
         self.bar.inc(n);
