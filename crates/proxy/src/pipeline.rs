@@ -393,19 +393,26 @@ impl Pipeline {
         let result = self
             .single_flight(&self.record_flights, fetch_key.clone(), move || {
                 let existing = existing.map(|r| Record::clone(&r));
-                async move { this.fetch_coordinated(&m, &v, kind, &k, existing).await }.boxed()
+                async move {
+                    let r = this
+                        .clone()
+                        .fetch_coordinated(&m, &v, kind, &k, existing)
+                        .await;
+                    // Remembered before the flight ends: a request arriving
+                    // between the end of the flight and a waiter's write
+                    // would otherwise start a second upstream fetch.
+                    if let Err(e) = &r
+                        && e.outcome == "not-found"
+                    {
+                        this.remember_not_found(k, e, this.timing.negative_ttl)
+                            .await;
+                    }
+                    r
+                }
+                .boxed()
             })
             .await;
-        match result {
-            Ok(()) => {}
-            Err(e) => {
-                if e.outcome == "not-found" {
-                    self.remember_not_found(fetch_key, &e, self.timing.negative_ttl)
-                        .await;
-                }
-                return Err(e);
-            }
-        }
+        result?;
         match self.get_record(&key, kind == FileKind::Zip).await {
             Some(rec) if kind != FileKind::Zip || rec.zip.is_some() => Ok((rec, "miss")),
             _ => Err(ServeError::new(
@@ -892,7 +899,11 @@ impl Pipeline {
                     label.clone(),
                 );
                 tokio::spawn(async move {
-                    if let Err(e) = this.fetch_doc_once(&m, &w, &k, &l).await {
+                    let flight = DocFlight {
+                        negative: None,
+                        unless_fresh: Some(this.timing.list_ttl / 2),
+                    };
+                    if let Err(e) = this.fetch_doc_once(&m, &w, &k, &l, flight).await {
                         tracing::info!(doc = %l, error = %e, "background refresh failed; keeping the stale copy");
                     }
                 });
@@ -906,16 +917,20 @@ impl Pipeline {
         if offline || self.offline {
             return Err(self.offline_error(&label));
         }
-        match self.fetch_doc_once(module, what, &doc_key, &label).await {
+        let base = match what {
+            Mutable::Query(_) => self.timing.negative_ttl,
+            _ => self.timing.probe_negative_ttl,
+        };
+        let flight = DocFlight {
+            negative: Some((neg_key, base)),
+            unless_fresh: None,
+        };
+        match self
+            .fetch_doc_once(module, what, &doc_key, &label, flight)
+            .await
+        {
             Ok(bytes) => Ok((bytes, "miss")),
-            Err(e) if e.outcome == "not-found" => {
-                let base = match what {
-                    Mutable::Query(_) => self.timing.negative_ttl,
-                    _ => self.timing.probe_negative_ttl,
-                };
-                self.remember_not_found(neg_key, &e, base).await;
-                Err(e)
-            }
+            Err(e) if e.outcome == "not-found" => Err(e),
             Err(e) => match cached {
                 Some(doc) if self.age_of(doc.fetched_at) < ttl + self.timing.stale_if_error => {
                     self.metrics.stale("error");
@@ -926,13 +941,27 @@ impl Pipeline {
             },
         }
     }
+}
 
+/// What a flight of [`Pipeline::fetch_doc_once`] does besides fetching. Both
+/// checks run inside the flight, so no request slips in between the end of
+/// one flight and the start of the next.
+struct DocFlight {
+    /// Remember a "not found" under this key, with this base TTL.
+    negative: Option<(String, Duration)>,
+    /// A background refresh: skip the upstream when the stored copy was
+    /// refreshed (by an earlier flight) within this long.
+    unless_fresh: Option<Duration>,
+}
+
+impl Pipeline {
     async fn fetch_doc_once(
         self: &Arc<Self>,
         module: &str,
         what: &Mutable,
         doc_key: &DocKey,
         label: &str,
+        flight: DocFlight,
     ) -> Result<Bytes, ServeError> {
         let this = self.clone();
         let (m, w, k, l) = (
@@ -942,7 +971,22 @@ impl Pipeline {
             label.to_string(),
         );
         self.single_flight(&self.doc_flights, label.to_string(), move || {
-            async move { this.fetch_doc(&m, &w, &k, &l).await }.boxed()
+            async move {
+                if let Some(fresh) = flight.unless_fresh
+                    && let Ok(Some(doc)) = this.store.get_doc(&k).await
+                    && this.age_of(doc.fetched_at) < fresh
+                {
+                    return Ok(doc.bytes);
+                }
+                let r = this.fetch_doc(&m, &w, &k, &l).await;
+                if let (Err(e), Some((key, base))) = (&r, flight.negative)
+                    && e.outcome == "not-found"
+                {
+                    this.remember_not_found(key, e, base).await;
+                }
+                r
+            }
+            .boxed()
         })
         .await
     }
