@@ -8,9 +8,10 @@
 //! the go command (`$MODWARDEN_GO`, else `go` on PATH) but no network: it
 //! runs with `GOPROXY=off` and temporary GOPATH/GOCACHE.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use gomod::{module, pattern, semver};
@@ -178,36 +179,6 @@ fn rust_line(s: &str) -> String {
     out.join("\t")
 }
 
-fn go_command() -> PathBuf {
-    if let Some(p) = std::env::var_os("MODWARDEN_GO") {
-        return PathBuf::from(p);
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join("go");
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    panic!("go_conformance needs the go command: set MODWARDEN_GO or put `go` on PATH");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else if entry.path().extension().is_some_and(|x| x == "go") {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            let text = text.replace("\"golang.org/x/mod/", "\"conformance/xmod/");
-            std::fs::write(dest, text).unwrap();
-        }
-    }
-}
-
 /// Deterministic inputs: the Go test vectors' shapes, pieces of versions,
 /// paths and globs glued at random (xorshift with a fixed seed).
 fn inputs() -> Vec<String> {
@@ -338,54 +309,12 @@ fn inputs() -> Vec<String> {
 
 #[test]
 fn agrees_with_golang_x_mod() {
-    let go = go_command();
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let run_env = |cmd: &mut Command| {
-        cmd.env("GOTOOLCHAIN", "local")
-            .env("GOFLAGS", "-mod=mod")
-            .env("GOPROXY", "off")
-            .env("GOSUMDB", "off")
-            .env("GOENV", "off")
-            .env("GOWORK", "off")
-            .env("CGO_ENABLED", "0")
-            .env("GOPATH", root.join("gopath"))
-            .env("GOMODCACHE", root.join("gopath/pkg/mod"))
-            .env("GOCACHE", root.join("gocache"));
-    };
-
-    let mut cmd = Command::new(&go);
-    cmd.args(["env", "GOROOT"]);
-    run_env(&mut cmd);
-    let goroot = cmd.output().expect("running `go env GOROOT`");
-    assert!(goroot.status.success(), "go env GOROOT failed");
-    let goroot = PathBuf::from(String::from_utf8(goroot.stdout).unwrap().trim());
-    let vendor = goroot.join("src/cmd/vendor/golang.org/x/mod");
-    assert!(
-        vendor.is_dir(),
-        "the Go toolchain at {} has no vendored golang.org/x/mod",
-        goroot.display()
-    );
-
-    let src = root.join("src");
-    for dir in ["module", "semver", "internal/lazyregexp"] {
-        copy_dir(&vendor.join(dir), &src.join("xmod").join(dir));
-    }
-    std::fs::write(src.join("go.mod"), "module conformance\n\ngo 1.21\n").unwrap();
-    std::fs::write(src.join("main.go"), GO_MAIN).unwrap();
-    let bin = root.join("conformance");
-    let mut cmd = Command::new(&go);
-    cmd.arg("build")
-        .arg("-o")
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&src);
-    run_env(&mut cmd);
-    let built = cmd.output().expect("running `go build`");
-    assert!(
-        built.status.success(),
-        "go build failed:\n{}",
-        String::from_utf8_lossy(&built.stderr)
+    let bin = common::build_with_vendored_xmod(
+        tmp.path(),
+        "conformance",
+        &["module", "semver", "internal/lazyregexp"],
+        GO_MAIN,
     );
 
     let inputs = inputs();

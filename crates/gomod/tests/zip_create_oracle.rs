@@ -12,7 +12,6 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::go_bin;
 use gomod::dirhash::hash_zip_file;
 use gomod::rawzip::ZipArchive;
 use gomod::zip::{ZipBuilder, check_zip_file, create_zip_from_dir};
@@ -135,74 +134,20 @@ func main() {
 }
 "#;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else if entry.path().extension().is_some_and(|x| x == "go") {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            std::fs::write(
-                dest,
-                text.replace("\"golang.org/x/mod/", "\"xmodtest/xmod/"),
-            )
-            .unwrap();
-        }
-    }
-}
-
-fn go_env(cmd: &mut Command, root: &Path) {
-    cmd.env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOPROXY", "off")
-        .env("GOSUMDB", "off")
-        .env("GOENV", "off")
-        .env("GOWORK", "off")
-        .env("CGO_ENABLED", "0")
-        .env("GOPATH", root.join("gopath"))
-        .env("GOMODCACHE", root.join("gopath/pkg/mod"))
-        .env("GOCACHE", root.join("gocache"));
-}
-
 fn build_go_helper(root: &Path) -> PathBuf {
-    let go = go_bin();
-    let mut cmd = Command::new(&go);
-    cmd.args(["env", "GOROOT"]);
-    go_env(&mut cmd, root);
-    let out = cmd.output().unwrap();
-    let goroot = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let vendor = goroot.join("src/cmd/vendor/golang.org/x/mod");
-    assert!(vendor.is_dir(), "no vendored x/mod in {}", goroot.display());
-    let src = root.join("src");
-    for d in [
-        "module",
-        "semver",
-        "modfile",
-        "zip",
-        "sumdb/dirhash",
-        "internal/lazyregexp",
-    ] {
-        copy_dir(&vendor.join(d), &src.join("xmod").join(d));
-    }
-    std::fs::write(src.join("go.mod"), "module xmodtest\n\ngo 1.24\n").unwrap();
-    std::fs::write(src.join("main.go"), GO_MAIN).unwrap();
-    let bin = root.join("xmodtest");
-    let mut cmd = Command::new(&go);
-    cmd.arg("build")
-        .arg("-o")
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&src);
-    go_env(&mut cmd, root);
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    common::build_with_vendored_xmod(
+        root,
+        "xmodtest",
+        &[
+            "module",
+            "semver",
+            "modfile",
+            "zip",
+            "sumdb/dirhash",
+            "internal/lazyregexp",
+        ],
+        GO_MAIN,
+    )
 }
 
 fn entry_names(zip: &Path) -> Vec<String> {

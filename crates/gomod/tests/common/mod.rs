@@ -152,3 +152,79 @@ pub fn run_go_in(dir: &Path, cache: &Path, proxy: &str, args: &[&str]) -> std::p
         .output()
         .expect("running go")
 }
+
+/// Environment of a hermetic, offline `go` run whose caches live under `root`.
+pub fn offline_go_env(cmd: &mut Command, root: &Path) {
+    cmd.env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOSUMDB", "off")
+        .env("GOENV", "off")
+        .env("GOWORK", "off")
+        .env("CGO_ENABLED", "0")
+        .env("GOPATH", root.join("gopath"))
+        .env("GOMODCACHE", root.join("gopath/pkg/mod"))
+        .env("GOCACHE", root.join("gocache"));
+}
+
+/// Builds a Go program (`main_src`, module `module`) against the copy of
+/// golang.org/x/mod vendored in the local toolchain (packages `dirs`), so
+/// differential tests run offline. Returns the binary, under `root`.
+pub fn build_with_vendored_xmod(
+    root: &Path,
+    module: &str,
+    dirs: &[&str],
+    main_src: &str,
+) -> PathBuf {
+    let go = go_bin();
+    let mut cmd = Command::new(&go);
+    cmd.args(["env", "GOROOT"]);
+    offline_go_env(&mut cmd, root);
+    let out = cmd.output().expect("running `go env GOROOT`");
+    assert!(out.status.success(), "go env GOROOT failed");
+    let goroot = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let vendor = goroot.join("src/cmd/vendor/golang.org/x/mod");
+    assert!(
+        vendor.is_dir(),
+        "the Go toolchain at {} has no vendored golang.org/x/mod",
+        goroot.display()
+    );
+    let src = root.join("src");
+    let rewrite = format!("\"{module}/xmod/");
+    for d in dirs {
+        copy_go_files(&vendor.join(d), &src.join("xmod").join(d), &rewrite);
+    }
+    std::fs::write(src.join("go.mod"), format!("module {module}\n\ngo 1.24\n")).unwrap();
+    std::fs::write(src.join("main.go"), main_src).unwrap();
+    let bin = root.join(module);
+    let mut cmd = Command::new(&go);
+    cmd.arg("build")
+        .arg("-o")
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&src);
+    offline_go_env(&mut cmd, root);
+    let out = cmd.output().expect("running `go build`");
+    assert!(
+        out.status.success(),
+        "go build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Copies the .go files of a tree, rewriting `"golang.org/x/mod/` imports
+/// to `rewrite`.
+fn copy_go_files(from: &Path, to: &Path, rewrite: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_go_files(&entry.path(), &dest, rewrite);
+        } else if entry.path().extension().is_some_and(|x| x == "go") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(dest, text.replace("\"golang.org/x/mod/", rewrite)).unwrap();
+        }
+    }
+}
