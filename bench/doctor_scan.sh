@@ -9,6 +9,8 @@
 #
 #   bench/doctor_scan.sh [GiB]     (default 1.05)
 set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" # best()
 cd "$(dirname "$0")/.."
 
 GIB=${1:-1.05}
@@ -74,16 +76,6 @@ PY
 ZIPS=$(find "$MC" -name '*.zip' | wc -l)
 BYTES=$(find "$MC" -name '*.zip' -printf '%s\n' | awk '{s+=$1} END {print s}')
 
-best() { # best wall time in seconds of 3 runs of "$@"
-  local b=""
-  for _ in 1 2 3; do
-    local s e t
-    s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
-    t=$(echo "$e - $s" | bc -l)
-    if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
-  done
-  echo "$b"
-}
 sha_all() { find "$MC" -name '*.zip' -print0 | xargs -0 -P2 -n 8 sha256sum; }
 scan() { "$BIN" doctor --cache-only --modcache "$MC" --json; }
 

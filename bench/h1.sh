@@ -5,6 +5,8 @@
 # of `modwarden sum` with /usr/bin/time -v, and prints a markdown table.
 # Targets: >= 0.7x sha256sum throughput, peak RSS < 32 MiB.
 set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh" # best()
 cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/bin/time ]; then
@@ -43,16 +45,6 @@ PY
 SIZE=$(stat -c %s "$ZIP")
 ENTRIES=$(python3 -c "import zipfile,sys; print(len(zipfile.ZipFile(sys.argv[1]).infolist()))" "$ZIP")
 
-best() { # best wall time in seconds of 3 runs of "$@"
-  local b=""
-  for _ in 1 2 3; do
-    local s e t
-    s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
-    t=$(echo "$e - $s" | bc -l)
-    if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
-  done
-  echo "$b"
-}
 
 cat "$ZIP" >/dev/null # warm the page cache for both
 T_SHA=$(best sha256sum "$ZIP")
