@@ -109,13 +109,7 @@ async fn retry_repairs_a_broken_zip_and_succeeds() {
         }
         other => panic!("expected a broken cache entry, got {other:?}"),
     }
-    let verify = w.go_offline(&["mod", "verify"]).await;
-    assert!(
-        verify.stdout.contains("all modules verified"),
-        "{}{}",
-        verify.stdout,
-        verify.stderr
-    );
+    w.assert_mod_verify().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,13 +241,7 @@ async fn clean_max_size_removes_least_recently_used_and_build_still_works() {
 
     let build = w.go_offline(&["build", "-o", "/dev/null", "."]).await;
     assert!(build.success(), "{}", build.stderr);
-    let verify = w.go_offline(&["mod", "verify"]).await;
-    assert!(
-        verify.stdout.contains("all modules verified"),
-        "{}{}",
-        verify.stdout,
-        verify.stderr
-    );
+    w.assert_mod_verify().await;
 
     // --all clears everything, read-only trees included.
     let all = doctor::clean::CleanOptions {

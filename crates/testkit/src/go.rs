@@ -139,3 +139,19 @@ impl GoSandbox {
         }
     }
 }
+
+/// Writes the main module `example.com/app` (go.mod and main.go) into `dir`,
+/// requiring and blank-importing every `(module, version)` of `deps`.
+pub fn write_app_module<'a>(dir: &Path, deps: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut gomod = String::from("module example.com/app\n\ngo 1.21\n\nrequire (\n");
+    let mut main = String::from("package main\n\nimport (\n");
+    for (m, v) in deps {
+        gomod.push_str(&format!("\t{m} {v}\n"));
+        main.push_str(&format!("\t_ \"{m}\"\n"));
+    }
+    gomod.push_str(")\n");
+    main.push_str(")\n\nfunc main() {}\n");
+    std::fs::write(dir.join("go.mod"), gomod).unwrap();
+    std::fs::write(dir.join("main.go"), main).unwrap();
+}

@@ -30,16 +30,7 @@ pub struct World {
 }
 
 pub fn write_main_module(dir: &Path) {
-    let mut gomod = String::from("module example.com/app\n\ngo 1.21\n\nrequire (\n");
-    let mut main = String::from("package main\n\nimport (\n");
-    for (m, v) in DEPS {
-        gomod.push_str(&format!("\t{m} {v}\n"));
-        main.push_str(&format!("\t_ \"{m}\"\n"));
-    }
-    gomod.push_str(")\n");
-    main.push_str(")\n\nfunc main() {}\n");
-    std::fs::write(dir.join("go.mod"), gomod).unwrap();
-    std::fs::write(dir.join("main.go"), main).unwrap();
+    testkit::go::write_app_module(dir, DEPS.iter().copied());
 }
 
 impl World {
@@ -82,6 +73,17 @@ impl World {
         self.go.run(args, "off", &self.vkey).await
     }
 
+    /// `go mod verify`, offline, must report every module verified.
+    pub async fn assert_mod_verify(&self) {
+        let verify = self.go_offline(&["mod", "verify"]).await;
+        assert!(
+            verify.stdout.contains("all modules verified"),
+            "{}{}",
+            verify.stdout,
+            verify.stderr
+        );
+    }
+
     pub fn modcache(&self) -> PathBuf {
         self.go.modcache()
     }
@@ -113,43 +115,21 @@ impl World {
         }
     }
 
-    /// A hermetic `env -i ... go args` command line for doctor's runners.
+    /// A hermetic `env -i ... go args` command line for doctor's runners:
+    /// PATH, [`World::go_env`], then [`World::go_in_work`].
     pub fn go_cmdline(&self, goproxy: &str, args: &[&str]) -> Vec<std::ffi::OsString> {
-        let d = self.go.dir();
         let mut v: Vec<std::ffi::OsString> = vec!["env".into(), "-i".into()];
-        let kv = |k: &str, val: &dyn AsRef<std::ffi::OsStr>| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let pairs = std::iter::once(("PATH".to_string(), path)).chain(self.go_env(goproxy));
+        for (k, val) in pairs {
             let mut s = std::ffi::OsString::from(format!("{k}="));
-            s.push(val.as_ref());
-            s
-        };
-        v.push(kv("PATH", &std::env::var_os("PATH").unwrap_or_default()));
-        v.push(kv("HOME", &d.join("home")));
-        v.push(kv("TMPDIR", &d.join("tmp")));
-        v.push(kv("GOPROXY", &goproxy));
-        v.push(kv("GOSUMDB", &self.vkey.as_str()));
-        v.push(kv("GOMODCACHE", &self.modcache()));
-        v.push(kv("GOPATH", &self.go.gopath()));
-        v.push(kv("GOCACHE", &d.join("gc")));
-        v.push(kv("GOTOOLCHAIN", &"local"));
-        v.push(kv("GOFLAGS", &"-modcacherw"));
-        v.push(kv("GOENV", &"off"));
-        v.push(kv("GOWORK", &"off"));
-        v.push("sh".into());
-        v.push("-c".into());
-        let mut script = format!(
-            "cd '{}' && exec '{}'",
-            self.go.work_dir().display(),
-            testkit::go::go_binary().display()
-        );
-        for a in args {
-            script.push_str(&format!(" '{a}'"));
+            s.push(val);
+            v.push(s);
         }
-        v.push(script.into());
+        v.extend(self.go_in_work(args));
         v
     }
-}
 
-impl World {
     /// The hermetic environment of [`World::go_cmdline`], as pairs, for
     /// runners that set variables themselves (the sandbox).
     pub fn go_env(&self, goproxy: &str) -> Vec<(String, std::ffi::OsString)> {

@@ -160,17 +160,7 @@ pub fn dependency_set(fillers: usize) -> (FixtureSet, Vec<(String, String)>) {
 
 /// Writes `example.com/app` requiring and importing every dependency.
 pub fn write_main_module(dir: &Path, deps: &[(String, String)]) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut gomod = String::from("module example.com/app\n\ngo 1.21\n\nrequire (\n");
-    let mut main = String::from("package main\n\nimport (\n");
-    for (m, v) in deps {
-        gomod.push_str(&format!("\t{m} {v}\n"));
-        main.push_str(&format!("\t_ \"{m}\"\n"));
-    }
-    gomod.push_str(")\n");
-    main.push_str(")\n\nfunc main() {}\n");
-    std::fs::write(dir.join("go.mod"), gomod).unwrap();
-    std::fs::write(dir.join("main.go"), main).unwrap();
+    testkit::go::write_app_module(dir, deps.iter().map(|(m, v)| (m.as_str(), v.as_str())));
 }
 
 /// A module version whose files differ from `mv` (so its hashes differ).
