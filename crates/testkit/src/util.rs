@@ -6,7 +6,12 @@ use std::path::Path;
 /// `len` pseudo-random, incompressible bytes (xorshift), the same for the
 /// same `len`: zips made of them stay as large as their content.
 pub fn incompressible(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    pseudo_random(1, len)
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift) from `seed`.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;

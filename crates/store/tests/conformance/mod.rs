@@ -93,17 +93,7 @@ where
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use testkit::util::pseudo_random as data;
 
 async fn put(s: &dyn Store, b: &[u8]) -> BlobRef {
     s.put_blob(BlobSource::Bytes(Bytes::copy_from_slice(b)))
