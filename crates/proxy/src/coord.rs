@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use crate::keys::FetchKey;
+
 /// A connection to the coordinating Redis.
 #[derive(Clone)]
 pub struct Coordinator {
@@ -55,13 +57,13 @@ impl Coordinator {
         })
     }
 
-    fn key(&self, kind: &str, key: &str) -> String {
+    fn key(&self, kind: &str, key: &dyn std::fmt::Display) -> String {
         format!("{}:{kind}:{key}", self.prefix)
     }
 
     /// Tries to take the fetch lock of `key` for `ttl` (the lock expires by
     /// itself if this instance dies mid-fetch).
-    pub async fn try_lock(&self, key: &str, ttl: Duration) -> Lock {
+    pub async fn try_lock(&self, key: &FetchKey, ttl: Duration) -> Lock {
         let mut con = self.redis.clone();
         let r: Result<Option<String>, _> = redis::cmd("SET")
             .arg(self.key("lock", key))
@@ -82,7 +84,7 @@ impl Coordinator {
     }
 
     /// Releases the fetch lock of `key` if this instance still holds it.
-    pub async fn unlock(&self, key: &str) {
+    pub async fn unlock(&self, key: &FetchKey) {
         let mut con = self.redis.clone();
         let script = redis::Script::new(
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
@@ -98,7 +100,7 @@ impl Coordinator {
     }
 
     /// Shares a "not found" answer for `ttl`.
-    pub async fn set_negative(&self, key: &str, status: u16, message: &str, ttl: Duration) {
+    pub async fn set_negative(&self, key: &FetchKey, status: u16, message: &str, ttl: Duration) {
         let mut con = self.redis.clone();
         let r: Result<(), _> = redis::cmd("SET")
             .arg(self.key("neg", key))
@@ -113,7 +115,7 @@ impl Coordinator {
     }
 
     /// A "not found" answer another instance shared, if any.
-    pub async fn get_negative(&self, key: &str) -> Option<(u16, String)> {
+    pub async fn get_negative(&self, key: &FetchKey) -> Option<(u16, String)> {
         let mut con = self.redis.clone();
         let r: Result<Option<String>, _> = redis::cmd("GET")
             .arg(self.key("neg", key))
@@ -124,12 +126,11 @@ impl Coordinator {
         Some((status.parse().ok()?, message.to_string()))
     }
 
-    /// Forgets the shared "not found" answers whose keys start with one of
-    /// `prefixes` (after a release).
-    pub async fn purge_negative(&self, prefixes: &[String]) {
+    /// Forgets the shared "not found" answers of `module` (after a release).
+    pub async fn purge_negative(&self, module: &str) {
         let mut con = self.redis.clone();
-        for p in prefixes {
-            let pattern = format!("{}*", self.key("neg", &escape_glob(p)));
+        for p in FetchKey::module_prefixes(module) {
+            let pattern = format!("{}*", self.key("neg", &escape_glob(&p)));
             // SCAN in batches, not KEYS: KEYS blocks a shared Redis for
             // as long as it walks every key of every user.
             let mut cursor: u64 = 0;

@@ -13,11 +13,14 @@
 pub mod config;
 mod coord;
 mod error;
+mod http;
+mod keys;
 mod listener;
 pub mod metrics;
 mod pipeline;
-mod routes;
+mod source;
 mod sumdb_proxy;
+mod verifier;
 mod zipcheck;
 
 use std::future::Future;
@@ -25,13 +28,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-pub use error::ServeError;
+pub use error::{CacheOutcome, ErrorKind, RETRY_SOON, ServeError, StoreFailure};
+pub use http::{AppState, INSTANCE_HEADER, SharedState, StatusInfo};
+pub use keys::{FetchKey, FileKind, Mutable};
 pub use listener::PeerAddr;
-pub use pipeline::{
-    Clock, FileKind, ManualClock, Mutable, Pipeline, PipelineParts, SystemClock, Timing, jittered,
-};
-pub use routes::{AppState, INSTANCE_HEADER, StatusInfo};
-pub use sumdb_proxy::SumdbHandle;
+pub use pipeline::clock::{Clock, ManualClock, SystemClock, jittered};
+pub use pipeline::{Pipeline, PipelineParts, Timing};
+pub use source::{ModuleSource, Policy, ProxyListSource, Sources};
+pub use sumdb_proxy::{SumdbProxy, SumdbProxyParts};
+pub use verifier::{SumdbHandle, Verifiers};
 
 use config::ServeConfig;
 use gomod::goenv::{Fallback as GoFallback, ProxyKind, ProxyList};
@@ -88,7 +93,11 @@ pub enum StartError {
 pub struct App {
     state: AppState,
     max_connections: usize,
+    access_flusher: tokio::task::JoinHandle<()>,
 }
+
+/// How often the last-served times are written to the store.
+const ACCESS_FLUSH_EVERY: Duration = Duration::from_secs(60);
 
 struct UpstreamMetrics(Arc<Metrics>);
 
@@ -250,10 +259,21 @@ impl App {
                 })?;
             sumdbs.push(Arc::new(handle));
         }
+        let public_source: Arc<dyn ModuleSource> = Arc::new(ProxyListSource::new(public));
+        let private_source: Option<Arc<dyn ModuleSource>> = (!private.is_empty())
+            .then(|| Arc::new(ProxyListSource::new(private)) as Arc<dyn ModuleSource>);
+        let sources = Arc::new(Sources::new(
+            public_source,
+            private_source,
+            config.private.clone(),
+            config.nosumdb.clone(),
+            !sumdbs.is_empty(),
+        ));
+        let verifiers = Arc::new(Verifiers::new(sumdbs, store.clone(), clock.clone()));
         let status = StatusInfo {
             store: config.store.display().to_string(),
-            upstreams: public.labels(),
-            private_upstreams: private.labels(),
+            upstreams: sources.public_labels(),
+            private_upstreams: sources.private_labels(),
             sumdbs: config
                 .sumdb
                 .iter()
@@ -285,13 +305,24 @@ impl App {
                     })?,
             ),
         };
+        // When each version was last served, for gc's least-recently-used
+        // order and --unused-for: in memory per request, written once a
+        // minute and at shutdown.
+        let access = Arc::new(store::AccessTracker::new(store.clone()));
+        let access_flusher = access.spawn_flusher(ACCESS_FLUSH_EVERY);
+        let sumdb = Arc::new(SumdbProxy::new(SumdbProxyParts {
+            verifiers: verifiers.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            sources: sources.clone(),
+            offline: config.offline,
+            stale_if_error: config.stale_if_error,
+        }));
         let pipeline = Pipeline::new(PipelineParts {
             store,
-            public,
-            private,
-            sumdbs,
-            nosumdb: config.nosumdb.clone(),
-            private_patterns: config.private.clone(),
+            sources,
+            verifiers,
             staging,
             offline: config.offline,
             timing: Timing {
@@ -306,15 +337,18 @@ impl App {
             clock,
             coordinator,
             hot_cache_bytes: config.hot_cache_mib.saturating_mul(1 << 20),
+            access: Some(access),
         });
         Ok(App {
-            state: AppState::new(routes::SharedState {
+            state: AppState::new(SharedState {
                 pipeline,
+                sumdb,
                 instance,
                 next_id: Arc::new(AtomicU64::new(1)),
                 status: Arc::new(status),
             }),
             max_connections: config.max_connections,
+            access_flusher,
         })
     }
 
@@ -337,7 +371,8 @@ impl App {
         use axum::serve::Listener as _;
         use tower::ServiceExt as _;
 
-        let router = routes::router(self.state);
+        let pipeline = self.state.pipeline.clone();
+        let router = http::router(self.state);
         let mut listener = listener::LimitedListener::new(listener, self.max_connections);
         let mut builder =
             hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -372,6 +407,8 @@ impl App {
         }
         drop(listener);
         graceful.shutdown().await;
+        self.access_flusher.abort();
+        pipeline.flush_access().await;
         Ok(())
     }
 }

@@ -1,97 +1,68 @@
 //! The checksum database, proxied: `/sumdb/<name>/supported`, `lookup`,
-//! `tile` and `latest`, each answer proved by our own verifying client before
-//! it is cached or served.
+//! `tile` and `latest`, each answer proved by our own verifying client
+//! ([`crate::verifier`]) before it is cached or served.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use store::DocKey;
-use sumdb::client::{Client, LookupResult, Transport, TransportError};
-use upstream::UpstreamList;
+use store::{DocKey, Store};
 
-use crate::error::ServeError;
-use crate::pipeline::{Pipeline, jittered};
+use crate::error::{CacheOutcome, ErrorKind, ServeError};
+use crate::metrics::Metrics;
+use crate::pipeline::clock::{self, Clock, jittered};
+use crate::source::{Policy, Sources};
+use crate::verifier::{SumdbHandle, Verifiers, lookup_key, sumdb_error};
 
-/// Reads database files through an upstream list (the database's own URL).
-struct UpstreamTransport {
-    list: UpstreamList,
+/// The `/sumdb/` endpoints.
+pub struct SumdbProxy {
+    verifiers: Arc<Verifiers>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    /// For the private patterns: private modules are never looked up.
+    sources: Arc<Sources>,
+    offline: bool,
+    stale_if_error: std::time::Duration,
 }
 
-#[async_trait]
-impl Transport for UpstreamTransport {
-    async fn read_remote(&self, path: &str) -> Result<Bytes, TransportError> {
-        match self.list.fetch_bytes(path, 16 << 20).await {
-            Ok(f) => Ok(f.body),
-            Err(e) if e.is_not_found() => Err(TransportError::NotFound),
-            Err(e) => Err(TransportError::Other(e.to_string())),
+/// Everything [`SumdbProxy::new`] needs.
+pub struct SumdbProxyParts {
+    /// The databases.
+    pub verifiers: Arc<Verifiers>,
+    /// Where proved answers are kept.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Which modules are private.
+    pub sources: Arc<Sources>,
+    /// Serve only what is stored.
+    pub offline: bool,
+    /// How long past its TTL `latest` is served while the database is unreachable.
+    pub stale_if_error: std::time::Duration,
+}
+
+impl SumdbProxy {
+    /// The proxy of `parts.verifiers`.
+    pub fn new(parts: SumdbProxyParts) -> SumdbProxy {
+        SumdbProxy {
+            verifiers: parts.verifiers,
+            store: parts.store,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            sources: parts.sources,
+            offline: parts.offline,
+            stale_if_error: parts.stale_if_error,
         }
     }
-}
 
-/// One configured checksum database.
-pub struct SumdbHandle {
-    /// Its name.
-    pub name: String,
-    /// Where it is reached, for messages.
-    pub url: String,
-    client: Client,
-    /// Held while `latest` is fetched: requests arriving meanwhile wait and
-    /// then serve what it brought, instead of each fetching it again.
-    latest_gate: tokio::sync::Mutex<()>,
-}
-
-impl SumdbHandle {
-    /// A handle reading the database at `list`, verifying with `vkey`,
-    /// persisting its latest tree under `state_dir`.
-    pub fn new(
-        name: &str,
-        vkey: &str,
-        list: UpstreamList,
-        state_dir: Option<PathBuf>,
-    ) -> Result<SumdbHandle, sumdb::Error> {
-        let url = list.labels().first().cloned().unwrap_or_default();
-        let client = Client::new(vkey, Arc::new(UpstreamTransport { list }), state_dir)?;
-        Ok(SumdbHandle {
-            name: name.to_string(),
-            url,
-            client,
-            latest_gate: tokio::sync::Mutex::new(()),
-        })
+    fn age_of(&self, t: time::OffsetDateTime) -> std::time::Duration {
+        clock::age(&*self.clock, t)
     }
 
-    /// A proved lookup, mapped to an HTTP answer on failure.
-    pub async fn lookup(&self, module: &str, version: &str) -> Result<LookupResult, ServeError> {
-        self.client
-            .lookup(module, version)
-            .await
-            .map_err(|e| sumdb_error(&self.name, &format!("{module}@{version}"), e))
-    }
-}
-
-fn sumdb_error(name: &str, what: &str, e: sumdb::Error) -> ServeError {
-    match e {
-        sumdb::Error::NotFound { .. }
-        | sumdb::Error::Transport {
-            source: TransportError::NotFound,
-            ..
-        } => ServeError::new(
-            404,
-            format!("{what}: not found in checksum database {name}; nothing was cached"),
-            "not-found",
-        ),
-        sumdb::Error::Transport { path, source } => ServeError::new(
-            502,
-            format!("checksum database {name} unreachable reading {path}: {source}"),
-            "upstream-error",
-        ),
-        e @ sumdb::Error::Security { .. } => {
-            ServeError::verification(format!("checksum database {name}: {e}"))
-        }
-        e => ServeError::verification(format!(
-            "checksum database {name} answer for {what} failed verification: {e}; nothing was cached"
-        )),
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 }
 
@@ -107,51 +78,18 @@ pub struct SumdbAnswer {
     /// Whether it never changes (tiles, lookups).
     pub immutable: bool,
     /// Cache outcome.
-    pub outcome: &'static str,
+    pub outcome: CacheOutcome,
 }
 
-/// The store key of a proved lookup answer, shared by the `/sumdb/` proxy and
-/// the pipeline's own verification lookups.
-fn lookup_doc_key(db: &str, module: &str, version: &str) -> DocKey {
-    DocKey::Query(module.to_string(), format!("sumdb-lookup:{db}@{version}"))
-}
-
-impl Pipeline {
-    /// A proved lookup in the first checksum database, to verify a version
-    /// being fetched. The answer is also kept as the `/sumdb/` lookup
-    /// document: the go command asks for the same lookup right after it gets
-    /// the `.mod`, and would otherwise wait for a second upstream round trip
-    /// (bench/run's cold benchmark: ~55 ms of upstream latency per module).
-    pub(crate) async fn verification_lookup(
-        &self,
-        module: &str,
-        version: &str,
-    ) -> Result<LookupResult, ServeError> {
-        let db = &self.sumdbs[0];
-        let r = db.lookup(module, version).await?;
-        let store = self.store.clone();
-        let key = lookup_doc_key(&db.name, module, version);
-        let (body, now) = (r.body.clone(), self.now());
-        tokio::spawn(async move {
-            if let Err(e) = store.put_doc(&key, body, now).await {
-                tracing::warn!(error = %e, "could not keep a checksum database lookup");
-            }
-        });
-        Ok(r)
-    }
-
-    fn sumdb(&self, name: &str) -> Option<&Arc<SumdbHandle>> {
-        self.sumdbs.iter().find(|s| s.name == name)
-    }
-
+impl SumdbProxy {
     /// Answers `/sumdb/<name>/<rest>`.
-    pub async fn sumdb_request(
-        self: &Arc<Self>,
+    pub async fn request(
+        &self,
         name: &str,
         rest: &str,
         offline: bool,
     ) -> Result<SumdbAnswer, ServeError> {
-        let Some(db) = self.sumdb(name) else {
+        let Some(db) = self.verifiers.by_name(name) else {
             return Err(ServeError::not_found(format!(
                 "checksum database {name} is not proxied here"
             )));
@@ -162,7 +100,7 @@ impl Pipeline {
                 content_type: "text/plain; charset=utf-8",
                 body: Bytes::new(),
                 immutable: false,
-                outcome: "hit",
+                outcome: CacheOutcome::Hit,
             });
         }
         if rest == "latest" {
@@ -208,15 +146,13 @@ impl Pipeline {
             Ok(_) => {
                 let note = Bytes::from(db.client.latest_note());
                 let _ = self.store.put_doc(&key, note.clone(), self.now()).await;
-                Ok(answer(note, "miss"))
+                Ok(answer(note, CacheOutcome::Miss))
             }
             Err(e) => match cached {
-                Some(doc)
-                    if self.age_of(doc.fetched_at) < LATEST_TTL + self.timing.stale_if_error =>
-                {
+                Some(doc) if self.age_of(doc.fetched_at) < LATEST_TTL + self.stale_if_error => {
                     self.metrics.stale("error");
                     tracing::warn!(db = %db.name, error = %e, "checksum database unreachable; serving the last latest tree");
-                    Ok(answer(doc.bytes, "stale"))
+                    Ok(answer(doc.bytes, CacheOutcome::Stale))
                 }
                 _ => Err(sumdb_error(&db.name, "latest", e)),
             },
@@ -244,17 +180,20 @@ impl Pipeline {
                 (age < ttl || offline).then(|| {
                     Ok(answer(
                         doc.bytes.clone(),
-                        if age < ttl { "hit" } else { "stale" },
+                        if age < ttl {
+                            CacheOutcome::Hit
+                        } else {
+                            CacheOutcome::Stale
+                        },
                     ))
                 })
             }
             None if offline => Some(Err(ServeError::new(
-                404,
+                ErrorKind::Offline,
                 format!(
                     "modwarden is offline and has no cached latest tree of {}",
                     db.name
                 ),
-                "offline",
             ))),
             None => None,
         }
@@ -267,22 +206,22 @@ impl Pipeline {
         offline: bool,
     ) -> Result<SumdbAnswer, ServeError> {
         let Some((esc_mod, esc_ver)) = mv.rsplit_once('@') else {
-            return Err(ServeError::bad_request(format!(
+            return Err(ServeError::invalid(format!(
                 "malformed lookup {mv:?}: want module@version"
             )));
         };
         let module = gomod::module::unescape_path(esc_mod)
-            .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
+            .map_err(|e| ServeError::invalid(format!("malformed lookup {mv:?}: {e}")))?;
         let version = gomod::module::unescape_version(esc_ver)
-            .map_err(|e| ServeError::bad_request(format!("malformed lookup {mv:?}: {e}")))?;
-        if self.is_private(&module) {
+            .map_err(|e| ServeError::invalid(format!("malformed lookup {mv:?}: {e}")))?;
+        if self.sources.policy(&module) == Policy::Private {
             return Err(ServeError::not_found(format!(
                 "{module} matches modwarden's --private patterns: it is never looked up in a public checksum database; add it to GONOSUMDB in your go env (GOPRIVATE would also bypass this proxy)"
             )));
         }
         // Lookups are immutable: the record never changes, and an older
         // signed tree is still one the go command can prove against.
-        let key = lookup_doc_key(&db.name, &module, &version);
+        let key = lookup_key(&db.name, &module, &version);
         let what = format!("checksum database lookup of {module}@{version}");
         self.immutable_doc(key, "text/plain; charset=utf-8", &what, offline, async {
             // The database's own bytes, passed on once proved.
@@ -308,18 +247,17 @@ impl Pipeline {
             outcome,
         };
         if let Ok(Some(doc)) = self.store.get_doc(&key).await {
-            return Ok(answer(doc.bytes, "hit"));
+            return Ok(answer(doc.bytes, CacheOutcome::Hit));
         }
         if offline {
             return Err(ServeError::new(
-                404,
+                ErrorKind::Offline,
                 format!("modwarden is offline and has no cached {what}"),
-                "offline",
             ));
         }
         let body = fetch.await?;
         let _ = self.store.put_doc(&key, body.clone(), self.now()).await;
-        Ok(answer(body, "miss"))
+        Ok(answer(body, CacheOutcome::Miss))
     }
 
     async fn sumdb_tile(

@@ -159,6 +159,15 @@ pub fn doc(k: &DocKey) -> Result<String> {
         DocKey::Query(m, q) => {
             format!("{DOCS_PREFIX}/mod/{}/@query/{}", module_path(m)?, query(q)?)
         }
+        DocKey::SumdbLookup {
+            db,
+            module,
+            version,
+        } => format!(
+            "{DOCS_PREFIX}/mod/{}/@query/{}",
+            module_path(module)?,
+            query(&format!("sumdb-lookup:{db}@{version}"))?
+        ),
         DocKey::SumdbLatest(n) => format!("{DOCS_PREFIX}/sumdb/{}/latest", sumdb_name(n)?),
         DocKey::SumdbTile(n, p) => {
             format!("{DOCS_PREFIX}/sumdb/{}/{}", sumdb_name(n)?, tile_path(p)?)
@@ -206,6 +215,20 @@ mod tests {
         }
         assert!(doc(&DocKey::SumdbTile("sum".into(), "tile/../x".into())).is_err());
         assert!(doc(&DocKey::SumdbTile("sum".into(), "x/8".into())).is_err());
+    }
+
+    #[test]
+    fn sumdb_lookups_stay_where_earlier_layouts_kept_them() {
+        let typed = DocKey::SumdbLookup {
+            db: "sum.golang.org".into(),
+            module: "github.com/Foo/bar".into(),
+            version: "v1.0.0".into(),
+        };
+        let old = DocKey::Query(
+            "github.com/Foo/bar".into(),
+            "sumdb-lookup:sum.golang.org@v1.0.0".into(),
+        );
+        assert_eq!(doc(&typed).unwrap(), doc(&old).unwrap());
     }
 
     #[test]

@@ -377,6 +377,18 @@ pub enum DocKey {
     /// The answer to a version query (`<module>/@v/<query>.info` for a query
     /// that is not a canonical version): module, query.
     Query(String, String),
+    /// A checksum-database lookup answer, proved by the verifying client:
+    /// database name, module, version. Stored where earlier layouts kept it
+    /// (as the query `sumdb-lookup:<db>@<version>` of the module), so
+    /// existing stores keep their proved lookups.
+    SumdbLookup {
+        /// The database's name.
+        db: String,
+        /// The module path.
+        module: String,
+        /// The version.
+        version: String,
+    },
     /// The latest signed tree note of a checksum database, by its name.
     SumdbLatest(String),
     /// A checksum-database tile: database name, tile path (`tile/8/0/001`,
