@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::Reporter;
 use crate::fsutil::VersionLock;
-use crate::gosum::GoSum;
+use crate::gosum::GoSumFile;
 
 /// What is wrong (or notable) about a cache entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -224,7 +224,7 @@ pub struct ScanOptions {
     /// `$GOPATH/pkg/sumdb` (holds `<name>/latest`), if known.
     pub sumdb_state: Option<PathBuf>,
     /// The current module's go.sum, to compare `.mod` and zip hashes with.
-    pub gosum: Option<GoSum>,
+    pub gosum: Option<GoSumFile>,
     /// How long to wait for a go command holding an entry's lock.
     pub lock_wait: Duration,
     /// Only these module versions (`module@version`); empty means all.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::Reporter;
 use crate::cache::{Entry, Finding, Kind, ScanReport, Severity};
 use crate::fsutil::{VersionLock, remove_within};
-use crate::gosum::GoSum;
+use crate::gosum::GoSumFile;
 
 /// What happened to one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,7 +271,7 @@ pub struct RefetchConfig {
     /// GONOSUMDB (or GOPRIVATE) patterns.
     pub nosumdb: gomod::pattern::Patterns,
     /// The current module's go.sum, checked first.
-    pub gosum: Option<GoSum>,
+    pub gosum: Option<GoSumFile>,
     /// Per-request timeout.
     pub timeout: Duration,
 }

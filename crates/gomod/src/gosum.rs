@@ -31,6 +31,68 @@ pub struct GoSumError {
     pub fields: usize,
 }
 
+/// One line of a go.sum, as written: `module version[/go.mod] hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SumLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The module path.
+    pub module: String,
+    /// The version, ending in `/go.mod` for a go.mod hash.
+    pub version: String,
+    /// The hash (`h1:...`).
+    pub hash: String,
+}
+
+impl SumLine {
+    /// The version without `/go.mod`, and whether the line is a go.mod hash
+    /// (`false`: the hash of the module zip).
+    pub fn module_version(&self) -> (&str, bool) {
+        match self.version.strip_suffix("/go.mod") {
+            Some(v) => (v, true),
+            None => (&self.version, false),
+        }
+    }
+}
+
+/// The lines of a go.sum in file order, split as Go's `modfetch.readGoSum`
+/// does: fields separated by white space, blank lines skipped, any other
+/// line must have exactly three fields (the first that does not is an
+/// error, and ends the iteration). Nothing is dropped or checked further:
+/// [`GoSum::parse`] builds the lookup table from these.
+pub fn parse_lines<'a>(
+    file: &'a str,
+    data: &'a [u8],
+) -> impl Iterator<Item = Result<SumLine, GoSumError>> + 'a {
+    let mut failed = false;
+    data.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(move |(i, line)| {
+            if failed {
+                return None;
+            }
+            let text = String::from_utf8_lossy(line);
+            let f: Vec<&str> = text.split_whitespace().collect();
+            if f.is_empty() {
+                return None;
+            }
+            if f.len() != 3 {
+                failed = true;
+                return Some(Err(GoSumError {
+                    file: file.to_string(),
+                    line: i + 1,
+                    fields: f.len(),
+                }));
+            }
+            Some(Ok(SumLine {
+                line: i + 1,
+                module: f[0].to_string(),
+                version: f[1].to_string(),
+                hash: f[2].to_string(),
+            }))
+        })
+}
+
 /// What a go.sum says about one hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SumCheck {
@@ -58,27 +120,16 @@ impl GoSum {
         Self::default()
     }
 
-    /// Parses go.sum bytes. Blank lines are skipped; lines carrying the
-    /// known-bad empty go.mod hash are dropped, as Go does.
+    /// Parses go.sum bytes ([`parse_lines`]). Lines carrying the known-bad
+    /// empty go.mod hash are dropped, as Go does.
     pub fn parse(file: &str, data: &[u8]) -> Result<Self, GoSumError> {
         let mut s = GoSum::new();
-        for (i, line) in data.split(|&b| b == b'\n').enumerate() {
-            let text = String::from_utf8_lossy(line);
-            let f: Vec<&str> = text.split_whitespace().collect();
-            if f.is_empty() {
+        for l in parse_lines(file, data) {
+            let l = l?;
+            if l.hash == EMPTY_GOMOD_HASH {
                 continue;
             }
-            if f.len() != 3 {
-                return Err(GoSumError {
-                    file: file.to_string(),
-                    line: i + 1,
-                    fields: f.len(),
-                });
-            }
-            if f[2] == EMPTY_GOMOD_HASH {
-                continue;
-            }
-            s.insert(f[0], f[1], f[2]);
+            s.insert(&l.module, &l.version, &l.hash);
         }
         Ok(s)
     }
@@ -223,6 +274,35 @@ mod tests {
             e.to_string(),
             "malformed go.sum:\n/p/go.sum:2: wrong number of fields 2"
         );
+    }
+
+    #[test]
+    fn lines_in_file_order_with_numbers() {
+        let src = b"b v1.0.0 h1:x=\n\n  a   v0.1.0/go.mod\th1:y=  \r\nc v1 h1:z\nd\n";
+        let got: Vec<_> = parse_lines("go.sum", src).collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        let l = got[1].as_ref().unwrap();
+        assert_eq!(
+            (
+                l.line,
+                l.module.as_str(),
+                l.version.as_str(),
+                l.hash.as_str()
+            ),
+            (3, "a", "v0.1.0/go.mod", "h1:y=")
+        );
+        assert_eq!(l.module_version(), ("v0.1.0", true));
+        assert_eq!(got[0].as_ref().unwrap().module_version(), ("v1.0.0", false));
+        assert_eq!(
+            got[3],
+            Err(GoSumError {
+                file: "go.sum".into(),
+                line: 5,
+                fields: 1
+            })
+        );
+        // The first bad line ends the iteration.
+        assert_eq!(parse_lines("go.sum", b"x\na b c\n").count(), 1);
     }
 
     #[test]

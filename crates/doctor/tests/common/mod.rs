@@ -92,8 +92,8 @@ impl World {
         self.go.gopath().join("pkg/sumdb")
     }
 
-    pub fn gosum(&self) -> doctor::gosum::GoSum {
-        doctor::gosum::GoSum::read(&self.go.work_dir().join("go.sum"))
+    pub fn gosum(&self) -> doctor::gosum::GoSumFile {
+        doctor::gosum::GoSumFile::read(&self.go.work_dir().join("go.sum"))
             .unwrap()
             .expect("go.sum exists")
     }

@@ -186,7 +186,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 
     let gosum_path = args.gosum.clone().or_else(|| env.gosum());
     let gosum = match &gosum_path {
-        Some(p) => doctor::gosum::GoSum::read(p)?,
+        Some(p) => doctor::gosum::GoSumFile::read(p)?,
         None => None,
     };
     let mut opts = cache::ScanOptions::new(modcache.clone());

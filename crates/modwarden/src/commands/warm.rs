@@ -115,34 +115,31 @@ fn check(module: &str, version: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `(module, version, zip needed)` for each line of a go.sum.
+/// `(module, version, zip needed)` for each line of a go.sum (parsed by
+/// [`gomod::gosum::parse_lines`]), each checked to be fetchable.
 fn parse_gosum(file: &str, data: &[u8]) -> anyhow::Result<Vec<(String, String, bool)>> {
+    let text_of = |line: usize| {
+        let raw = data
+            .split(|&b| b == b'\n')
+            .nth(line - 1)
+            .unwrap_or_default();
+        String::from_utf8_lossy(raw).trim().to_string()
+    };
+    let bad = |line: usize, why: String| {
+        anyhow::anyhow!(
+            "{file}:{line}: {why} in {:?} (want `module version[/go.mod] hash`)",
+            text_of(line)
+        )
+    };
     let mut out = Vec::new();
-    for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
-        let line = String::from_utf8_lossy(raw);
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.is_empty() {
-            continue;
+    for l in gomod::gosum::parse_lines(file, data) {
+        let l = l.map_err(|e| bad(e.line, format!("{} fields", e.fields)))?;
+        let (version, gomod_only) = l.module_version();
+        if !l.hash.contains(':') {
+            return Err(bad(l.line, format!("bad hash {:?}", l.hash)));
         }
-        let bad = |why: String| {
-            anyhow::anyhow!(
-                "{file}:{}: {why} in {:?} (want `module version[/go.mod] hash`)",
-                i + 1,
-                line.trim()
-            )
-        };
-        if f.len() != 3 {
-            return Err(bad(format!("{} fields", f.len())));
-        }
-        let (version, zip) = match f[1].strip_suffix("/go.mod") {
-            Some(v) => (v, false),
-            None => (f[1], true),
-        };
-        if !f[2].contains(':') {
-            return Err(bad(format!("bad hash {:?}", f[2])));
-        }
-        check(f[0], version).map_err(|e| bad(format!("{e:#}")))?;
-        out.push((f[0].to_string(), version.to_string(), zip));
+        check(&l.module, version).map_err(|e| bad(l.line, format!("{e:#}")))?;
+        out.push((l.module.clone(), version.to_string(), !gomod_only));
     }
     Ok(out)
 }
