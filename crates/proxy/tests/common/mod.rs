@@ -34,6 +34,12 @@ impl Proxy {
         }
     }
 
+    /// Whether the server task is still running (a panic that reached the
+    /// accept loop would have ended it).
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     pub async fn record(&self, module: &str, version: &str) -> Option<store::Record> {
         let store = store::local::LocalStore::open(&self.store_dir)
             .await
