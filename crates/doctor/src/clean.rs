@@ -239,18 +239,6 @@ fn clean_all(root: &Path, dry_run: bool, mut report: CleanReport) -> CleanReport
     report
 }
 
-/// A `--max-size` or `--older-than` value that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: {reason}")]
-pub struct ParseError {
-    /// "size" or "age".
-    pub what: &'static str,
-    /// The text given.
-    pub input: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
 /// Why one module version could not be removed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -280,59 +268,6 @@ pub enum CleanError {
         /// Why.
         source: std::io::Error,
     },
-}
-
-/// Parses a size like `500M`, `2G`, `1.5GiB`, `1024` (bytes; K/M/G/T are
-/// powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, ParseError> {
-    let err = |reason: &str| ParseError {
-        what: "size",
-        input: s.to_string(),
-        reason: reason.to_string(),
-    };
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| err("expected a number and a unit like 500M or 2G"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        u => return Err(err(&format!("unknown unit {u:?} (B, K, M, G, T)"))),
-    };
-    Ok((n * mult as f64) as u64)
-}
-
-/// Parses a duration like `30d`, `12h`, `90m`, `2w`, `45s`.
-pub fn parse_age(s: &str) -> Result<Duration, ParseError> {
-    let err = |reason: &str| ParseError {
-        what: "age",
-        input: s.to_string(),
-        reason: reason.to_string(),
-    };
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| err("expected a number and a unit like 30d or 12h"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" | "" => 86400,
-        "w" => 7 * 86400,
-        u => {
-            return Err(err(&format!("unknown unit {u:?} (s, m, h, d, w)")));
-        }
-    };
-    Ok(Duration::from_secs(n * mult))
 }
 
 #[cfg(test)]
@@ -443,20 +378,5 @@ mod tests {
             std::fs::read_to_string(e.vdir.join("list")).unwrap(),
             "v1.1.0\n"
         );
-    }
-
-    #[test]
-    fn sizes_and_ages() {
-        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
-        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
-        assert_eq!(parse_size("1024").unwrap(), 1024);
-        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
-        assert_eq!(
-            parse_size("lots").unwrap_err().to_string(),
-            "invalid size \"lots\": expected a number and a unit like 500M or 2G"
-        );
-        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86400));
-        assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3600));
-        assert!(parse_age("3y").is_err());
     }
 }

@@ -74,10 +74,10 @@ pub struct GcArgs {
     /// The store: a directory, or an object store URL such as s3://bucket/prefix [default: the user's cache directory/modwarden].
     #[arg(long, value_name = "DIR|URL")]
     pub store: Option<String>,
-    /// Keep stored blobs within this size, least recently used versions first (500M, 10G, 1.5GiB, or bytes).
+    /// Keep stored blobs within this size, least recently used versions first. K, M, G, T are powers of 1024 (5G = 5 GiB), like KiB, MiB, GiB, TiB; kB, MB, GB, TB are powers of 1000 (5GB = 5000000000 bytes); a number alone is bytes; decimals allowed (1.5G).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
-    /// Remove versions not served (or fetched) for this long (30d, 12h, 90m, 3600s).
+    /// Remove versions not served (or fetched) for this long (30d, 12h, 90m, 3600s): a number with s, m (minutes), h, d, w, M (months), y; several add up (1w 3d).
     #[arg(long, value_name = "DURATION")]
     pub unused_for: Option<String>,
     /// Remove every version of modules matching these patterns (GOPRIVATE syntax; repeatable).
@@ -136,10 +136,10 @@ pub struct CleanArgs {
     /// Only this version.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
-    /// Only entries not used for this long (e.g. 30d, 12h, 2w). Last use = latest atime/mtime of the .mod, .zip, .info and extracted dir.
+    /// Only entries not used for this long (e.g. 30d, 12h, 2w): a number with s, m (minutes), h, d, w, M (months), y; several add up (1w 3d). Last use = latest atime/mtime of the .mod, .zip, .info and extracted dir.
     #[arg(long, value_name = "AGE")]
     pub older_than: Option<String>,
-    /// Remove least recently used entries until the cache fits (e.g. 5G, 500M).
+    /// Remove least recently used entries until the cache fits (e.g. 5G, 500M). K, M, G, T are powers of 1024 (5G = 5 GiB), like KiB, MiB, GiB, TiB; kB, MB, GB, TB are powers of 1000 (5GB = 5000000000 bytes); a number alone is bytes; decimals allowed (1.5G).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
     /// Only downloaded toolchains (golang.org/toolchain).

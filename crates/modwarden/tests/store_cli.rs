@@ -434,9 +434,28 @@ fn bad_inputs_exit_2_naming_the_bad_value() {
     );
 
     let out = modwarden(&["gc", "--store", missing_s, "--max-size", "10X"]);
-    assert_usage_error(&out, &["--max-size", "\"10X\"", "1.5GiB"]);
-    let out = modwarden(&["gc", "--store", missing_s, "--unused-for", "5y"]);
-    assert_usage_error(&out, &["--unused-for", "\"5y\"", "30d"]);
+    assert_usage_error(&out, &["--max-size", "\"10X\"", "5G = 5GiB"]);
+    // A number without a unit is refused (clean --older-than once read it as days).
+    let out = modwarden(&["gc", "--store", missing_s, "--unused-for", "30"]);
+    assert_usage_error(&out, &["--unused-for", "\"30\"", "30d"]);
+    let out = modwarden(&[
+        "clean",
+        "--modcache",
+        missing_s,
+        "--dry-run",
+        "--older-than",
+        "5x",
+    ]);
+    assert_usage_error(&out, &["--older-than", "\"5x\"", "30d"]);
+    let out = modwarden(&[
+        "clean",
+        "--modcache",
+        missing_s,
+        "--dry-run",
+        "--max-size",
+        "5Gi",
+    ]);
+    assert_usage_error(&out, &["--max-size", "\"5Gi\"", "5GB = 5000000000"]);
 
     let out = modwarden(&[
         "warm",

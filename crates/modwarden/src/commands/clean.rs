@@ -31,13 +31,13 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
         older_than: args
             .older_than
             .as_deref()
-            .map(clean::parse_age)
+            .map(crate::units::parse_duration)
             .transpose()
             .context("--older-than")?,
         max_size: args
             .max_size
             .as_deref()
-            .map(clean::parse_size)
+            .map(crate::units::parse_size)
             .transpose()
             .context("--max-size")?,
         toolchains: args.toolchains,

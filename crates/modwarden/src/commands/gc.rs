@@ -14,64 +14,6 @@ use super::doctor::{print_json, runtime};
 use super::verify::{StoreBar, open_existing};
 use crate::cli::GcArgs;
 
-const SIZE_FORMS: &str = "bytes (1048576), or a number with K, M, G, T (powers of 1000: 500M, 10G), \
-     KiB, MiB, GiB, TiB (powers of 1024: 1.5GiB); KB, MB, GB, TB also work";
-const DURATION_FORMS: &str = "a number with s, m, h, d or w (3600s, 90m, 12h, 30d, 2w)";
-
-/// Parses a size: plain bytes, or a number (decimals allowed) with a unit.
-/// `K`/`KB`, `M`/`MB`, ... are powers of 1000; `KiB`, `MiB`, ... powers of
-/// 1024; `B` is bytes. Case-insensitive.
-pub(super) fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let bad = || anyhow::anyhow!("invalid size {s:?}: want {SIZE_FORMS}");
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
-        return Err(bad());
-    }
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "m" | "mb" => 1_000_000,
-        "g" | "gb" => 1_000_000_000,
-        "t" | "tb" => 1_000_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    if let Ok(n) = num.parse::<u64>() {
-        return n.checked_mul(mult).ok_or_else(bad);
-    }
-    let f: f64 = num.parse().map_err(|_| bad())?;
-    let v = f * mult as f64;
-    if !v.is_finite() || v >= u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(v.round() as u64)
-}
-
-/// Parses a duration: a whole number with `s`, `m`, `h`, `d` or `w`.
-pub(super) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    let bad = || anyhow::anyhow!("invalid duration {s:?}: want {DURATION_FORMS}");
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
-}
-
 #[derive(serde::Serialize)]
 struct GcJson<'a> {
     store: &'a str,
@@ -85,13 +27,13 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     let max_bytes = args
         .max_size
         .as_deref()
-        .map(parse_size)
+        .map(crate::units::parse_size)
         .transpose()
         .context("--max-size")?;
     let max_unused = args
         .unused_for
         .as_deref()
-        .map(parse_duration)
+        .map(crate::units::parse_duration)
         .transpose()
         .context("--unused-for")?;
     for p in &args.module {
@@ -222,59 +164,6 @@ fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("0").unwrap(), 0);
-        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
-        assert_eq!(parse_size("500M").unwrap(), 500_000_000);
-        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
-        assert_eq!(parse_size("10G").unwrap(), 10_000_000_000);
-        assert_eq!(parse_size("10g").unwrap(), 10_000_000_000);
-        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
-        assert_eq!(parse_size("2KiB").unwrap(), 2048);
-        assert_eq!(parse_size("7B").unwrap(), 7);
-        assert_eq!(parse_size(" 1 TiB ").unwrap(), 1 << 40);
-        for bad in [
-            "",
-            "M",
-            "-1",
-            "1.5.2G",
-            "10X",
-            "1.G",
-            ".5G",
-            "99999999999999999999",
-            "1e3",
-        ] {
-            let e = parse_size(bad).unwrap_err().to_string();
-            assert!(e.contains(&format!("{bad:?}")), "{e}");
-            assert!(e.contains("1.5GiB"), "{e}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(
-            parse_duration("30d").unwrap(),
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(
-            parse_duration("12h").unwrap(),
-            Duration::from_secs(12 * 3600)
-        );
-        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("3600s").unwrap(), Duration::from_secs(3600));
-        assert_eq!(
-            parse_duration("2w").unwrap(),
-            Duration::from_secs(14 * 86_400)
-        );
-        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "30", "d", "1.5h", "-1d", "10y", "99999999999999999999d"] {
-            let e = parse_duration(bad).unwrap_err().to_string();
-            assert!(e.contains(&format!("{bad:?}")), "{e}");
-            assert!(e.contains("30d"), "{e}");
-        }
-    }
 
     #[test]
     fn durations_print_in_their_largest_whole_unit() {
