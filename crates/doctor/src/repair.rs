@@ -297,10 +297,7 @@ pub async fn refetch(
         .filter_map(|e| match &e.kind {
             gomod::goenv::ProxyKind::Url(u) => Some(upstream::Entry {
                 base: u.clone(),
-                fallback: match e.fallback {
-                    gomod::goenv::Fallback::OnAnyError => upstream::Fallback::OnAnyError,
-                    gomod::goenv::Fallback::OnNotFound => upstream::Fallback::OnNotFound,
-                },
+                fallback: e.fallback,
             }),
             _ => None,
         })

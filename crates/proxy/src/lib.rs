@@ -39,7 +39,7 @@ pub use sumdb_proxy::{SumdbProxy, SumdbProxyParts};
 pub use verifier::{SumdbHandle, Verifiers};
 
 use config::ServeConfig;
-use gomod::goenv::{Fallback as GoFallback, ProxyKind, ProxyList};
+use gomod::goenv::{ProxyKind, ProxyList};
 use metrics::Metrics;
 use upstream::{ClientConfig, Entry, Fallback, UpstreamList};
 
@@ -129,10 +129,7 @@ fn entries(list: &ProxyList) -> Vec<Entry> {
         .filter_map(|e| match &e.kind {
             ProxyKind::Url(u) => Some(Entry {
                 base: u.clone(),
-                fallback: match e.fallback {
-                    GoFallback::OnNotFound => Fallback::OnNotFound,
-                    GoFallback::OnAnyError => Fallback::OnAnyError,
-                },
+                fallback: e.fallback,
             }),
             _ => None,
         })

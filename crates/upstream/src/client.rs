@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use backon::Retryable;
 use bytes::{Bytes, BytesMut};
+use gomod::goenv::Fallback;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -16,22 +17,13 @@ use crate::backoff::{FullJitter, RetryConfig, parse_retry_after};
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::error::FetchError;
 
-/// What a list entry does when it fails: the separator written after it in a
-/// GOPROXY value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fallback {
-    /// `,`: try the next entry only if this one answered 404 or 410.
-    OnNotFound,
-    /// `|`: try the next entry on any error, timeouts included.
-    OnAnyError,
-}
-
 /// One upstream in the list.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Base URL: `http`, `https` or `file`.
     pub base: Url,
-    /// What to do when it fails.
+    /// What to do when it fails: the separator written after it in a GOPROXY
+    /// value (`,` [`Fallback::OnNotFound`], `|` [`Fallback::OnAnyError`]).
     pub fallback: Fallback,
 }
 

@@ -29,7 +29,10 @@ mod error;
 pub use backoff::RetryConfig;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use client::{
-    BuildError, ClientConfig, Entry, Fallback, Fetched, FileBody, NoObserver, Observer,
-    UpstreamList, redact,
+    BuildError, ClientConfig, Entry, Fetched, FileBody, NoObserver, Observer, UpstreamList, redact,
 };
 pub use error::FetchError;
+/// How an entry's failure falls through to the next: GOPROXY's own type,
+/// re-exported (the same type as [`gomod::goenv::Fallback`], so a parsed
+/// GOPROXY list maps onto [`Entry`] without conversion).
+pub use gomod::goenv::Fallback;
