@@ -205,9 +205,10 @@ async fn answer(
     }
 }
 
-/// A version's `.info`, `.mod` or `.zip`. A record whose blob is proven
-/// gone (corrupt and quarantined, or removed) is forgotten and the version
-/// fetched and verified again, once. Any other store failure keeps the
+/// A version's `.info`, `.mod` or `.zip`. A blob proven gone (corrupt and
+/// quarantined, or removed) is fetched again, once, and kept only if it is
+/// the one the record names (else the version is fetched and verified
+/// again). Any other store failure keeps the
 /// record and is a 503 with `Retry-After`: a client's odd request or one
 /// failed read never costs a stored version.
 async fn version_file(
@@ -243,8 +244,15 @@ async fn version_file(
             }
             Err(BlobError::Broken(e)) if !refetched && !offline && !p.offline => {
                 tracing::warn!(module, version, error = %e, "stored file is gone; fetching it again");
-                p.forget_broken_record(module, version).await;
                 refetched = true;
+                // The one file, checked against the digest the record names;
+                // the record (and the version's other files) stay.
+                let had_zip = rec.zip.is_some();
+                if !p.repair_blob(module, version, kind, rec).await? && had_zip {
+                    // Forgotten: fetch it whole again, so the version keeps
+                    // its zip and not only the file asked for.
+                    p.record(module, version, FileKind::Zip, offline).await?;
+                }
             }
             Err(BlobError::Broken(e)) => {
                 return Err(ServeError::new(

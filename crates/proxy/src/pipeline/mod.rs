@@ -12,6 +12,7 @@
 //! - [`verify`]: the pure verdict on what was fetched.
 //! - [`commit`]: writing a verified version to the store.
 //! - [`docs`]: mutable documents (`list`, `@latest`, queries).
+//! - [`repair`]: restoring a blob a record names that is proven gone.
 
 pub(crate) mod clock;
 mod commit;
@@ -19,6 +20,7 @@ mod docs;
 mod fetch;
 pub(crate) mod flight;
 pub(crate) mod negative;
+mod repair;
 pub(crate) mod verify;
 
 use std::path::PathBuf;
@@ -199,13 +201,14 @@ impl Pipeline {
     ) -> Result<(Arc<Record>, CacheOutcome), ServeError> {
         let key = RecordKey::new(module, version);
         let need_zip = kind == FileKind::Zip;
-        let existing = self.get_record(&key, need_zip).await?;
+        let what = format!("{module}@{version}{}", kind.ext());
+        let named = |e: ServeError| ServeError::new(e.kind, format!("{what}: {}", e.message));
+        let existing = self.get_record(&key, need_zip).await.map_err(named)?;
         if let Some(rec) = &existing
             && (!need_zip || rec.zip.is_some())
         {
             return Ok((rec.clone(), CacheOutcome::Hit));
         }
-        let what = format!("{module}@{version}{}", kind.ext());
         // One key names this fetch everywhere: the negative cache, the
         // single-flight map and the Redis lock of other instances.
         let fetch_key = FetchKey::version(module, version, kind);
@@ -238,7 +241,7 @@ impl Pipeline {
                 .boxed()
             })
             .await?;
-        match self.get_record(&key, need_zip).await? {
+        match self.get_record(&key, need_zip).await.map_err(named)? {
             Some(rec) if !need_zip || rec.zip.is_some() => Ok((rec, CacheOutcome::Miss)),
             _ => Err(ServeError::internal(format!(
                 "{what} was fetched and verified but is not readable from the store; retry"
