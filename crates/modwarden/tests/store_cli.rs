@@ -499,3 +499,60 @@ fn bad_inputs_exit_2_naming_the_bad_value() {
     ]);
     assert_usage_error(&out, &["ftp://127.0.0.1/"]);
 }
+
+/// `serve` notes when each version was last served and writes it at
+/// shutdown; gc's least-recently-used order follows it, so a version served
+/// just now outlives one fetched later but never asked for again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_a_version_protects_it_from_gc() {
+    let versions = [
+        ModuleVersion::simple("example.com/served", "v1.0.0"),
+        ModuleVersion::simple("example.com/idle", "v1.0.0"),
+    ];
+    let mut s = Setup::new(&versions).await;
+    // Access times have a resolution of one second.
+    let out = s.warm(&["example.com/served@v1.0.0"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let out = s.warm(&["example.com/idle@v1.0.0"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = reqwest::get(format!("{}/example.com/served/@v/v1.0.0.mod", s.serve.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A graceful stop flushes the access times.
+    let pid = s.serve.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = s.serve.child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+
+    let out = s
+        .store_cmd("gc", &["--max-size", "0", "--dry-run", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = json(&out);
+    let order: Vec<&str> = j["records_by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["example.com/idle", "example.com/served"],
+        "least recently used first: {j}"
+    );
+    // Nothing here has gone unused for an hour.
+    let out = s.store_cmd("gc", &["--unused-for", "1h", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        json(&out)["records_by_age"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "nothing is unused for an hour: {}",
+        text(&out)
+    );
+}
