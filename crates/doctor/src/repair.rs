@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -590,32 +589,6 @@ struct SumdbAccess {
     client: tokio::sync::OnceCell<Result<sumdb::Client, String>>,
 }
 
-struct HttpTransport {
-    base: String,
-    http: reqwest::Client,
-}
-
-#[async_trait]
-impl sumdb::Transport for HttpTransport {
-    async fn read_remote(&self, path: &str) -> Result<Bytes, sumdb::TransportError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| sumdb::TransportError::Other(format!("{url}: {e}")))?;
-        match resp.status().as_u16() {
-            200 => resp
-                .bytes()
-                .await
-                .map_err(|e| sumdb::TransportError::Other(format!("{url}: {e}"))),
-            404 | 410 => Err(sumdb::TransportError::NotFound),
-            s => Err(sumdb::TransportError::Other(format!("{url}: {s}"))),
-        }
-    }
-}
-
 impl SumdbAccess {
     fn new(cfg: &RefetchConfig) -> SumdbAccess {
         let mut proxies = Vec::new();
@@ -635,38 +608,53 @@ impl SumdbAccess {
         }
     }
 
+    /// An upstream list of the one base URL `base` (ending in `/`), with the
+    /// refetch timeouts and the upstream client's retries.
+    fn list(&self, base: &str) -> Result<upstream::UpstreamList, String> {
+        let base = url::Url::parse(base).map_err(|e| format!("{base}: {e}"))?;
+        let config = upstream::ClientConfig {
+            first_byte_timeout: self.timeout,
+            idle_read_timeout: self.timeout,
+            ..upstream::ClientConfig::default()
+        };
+        upstream::UpstreamList::new(
+            vec![upstream::Entry {
+                base,
+                fallback: gomod::goenv::Fallback::OnNotFound,
+            }],
+            config,
+            Arc::new(upstream::NoObserver),
+        )
+        .map_err(|e| e.to_string())
+    }
+
     async fn connect(&self) -> Result<sumdb::Client, String> {
         let gomod::goenv::SumdbSpec::Db { name, key, url } = &self.spec else {
             return Err("GOSUMDB=off".into());
         };
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut base = None;
+        let mut found = None;
         if url.is_none() {
             for p in &self.proxies {
                 let b = format!("{}/sumdb/{name}/", p.as_str().trim_end_matches('/'));
-                let r = http
-                    .get(format!("{b}supported"))
-                    .send()
-                    .await
-                    .map_err(|e| format!("{b}supported: {e}"))?;
-                match r.status().as_u16() {
-                    200 => {
-                        base = Some(b);
+                let list = self.list(&b)?;
+                match list.fetch_bytes("supported", 4096).await {
+                    Ok(_) => {
+                        found = Some(list);
                         break;
                     }
-                    404 | 410 => continue,
-                    s => return Err(format!("{b}supported: {s}")),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.to_string()),
                 }
             }
         }
-        let base = base.unwrap_or_else(|| match url {
-            Some(u) => format!("{}/", u.as_str().trim_end_matches('/')),
-            None => format!("https://{name}/"),
-        });
-        let transport = Arc::new(HttpTransport { base, http });
+        let list = match found {
+            Some(l) => l,
+            None => self.list(&match url {
+                Some(u) => format!("{}/", u.as_str().trim_end_matches('/')),
+                None => format!("https://{name}/"),
+            })?,
+        };
+        let transport = Arc::new(upstream::SumdbTransport::new(list));
         sumdb::Client::new(key, transport, None).map_err(|e| e.to_string())
     }
 

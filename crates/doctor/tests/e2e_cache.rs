@@ -421,3 +421,60 @@ fn fix_never_follows_a_symlink_out_of_the_cache(w: &World, pristine: &Path) {
         "the symlink itself should be gone"
     );
 }
+
+/// Without a go.sum, `--refetch` verifies what it downloads with the checksum
+/// database, reached as the go command does (the proxy's
+/// `/sumdb/<name>/supported`), through `upstream::SumdbTransport`: a
+/// database answer that fails once (503) is retried, not a failed repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refetch_without_go_sum_is_verified_by_the_checksum_database_with_retries() {
+    let w = World::new().await;
+    let mc = w.modcache();
+    write(
+        &vdir(&mc, "example.com/simple").join("v1.1.0.zip"),
+        "<html>captive portal</html>",
+    );
+    let mut opts = w.scan_options();
+    opts.gosum = None;
+    let report = cache::scan(&opts, &NoReporter).unwrap();
+    let (fix, todo) = repair::remove_broken(&report, Duration::from_secs(5), &NoReporter);
+    assert!(fix.all_ok() && todo.len() == 1, "{fix:#?} {todo:#?}");
+
+    let db = common::DB_NAME;
+    let supported = format!("/sumdb/{db}/supported");
+    let lookup = format!("/sumdb/{db}/lookup/example.com/simple@v1.1.0");
+    // The go command asked these too, while filling the cache.
+    let (supported_before, lookup_before) = (
+        w.srv.request_count(&supported),
+        w.srv.request_count(&lookup),
+    );
+    let first = lookup.clone();
+    w.srv.set_hook(std::sync::Arc::new(
+        move |r: &testkit::server::RequestInfo| {
+            if r.path == first && r.count == lookup_before + 1 {
+                testkit::server::Behaviour::Status(503)
+            } else {
+                testkit::server::Behaviour::Normal
+            }
+        },
+    ));
+    let mut cfg = w.refetch_config();
+    cfg.gosum = None;
+    let acts = repair::refetch(&mc, &todo, &cfg, Duration::from_secs(5), &NoReporter).await;
+    assert!(
+        acts.iter()
+            .all(|a| a.action == repair::ActionKind::Refetched)
+            && acts
+                .iter()
+                .any(|a| a.detail == "verified against the checksum database"),
+        "{acts:#?}"
+    );
+    assert_eq!(w.srv.request_count(&supported) - supported_before, 1);
+    assert_eq!(
+        w.srv.request_count(&lookup) - lookup_before,
+        2,
+        "the 503 was retried: {:?}",
+        w.srv.request_log()
+    );
+    w.assert_mod_verify().await;
+}

@@ -1,4 +1,5 @@
-//! HTTP client for upstream Go module proxies and checksum databases.
+//! HTTP client for upstream Go module proxies and checksum databases
+//! ([`SumdbTransport`] reads a database's files for [`sumdb::Client`]).
 //!
 //! An [`UpstreamList`] is a GOPROXY-style list: entries separated by `,` fall
 //! through to the next only on 404/410; entries separated by `|` fall through
@@ -25,6 +26,7 @@ pub mod backoff;
 pub mod breaker;
 mod client;
 mod error;
+mod sumdb_transport;
 
 pub use backoff::RetryConfig;
 pub use breaker::{BreakerConfig, BreakerState};
@@ -36,3 +38,4 @@ pub use error::FetchError;
 /// re-exported (the same type as [`gomod::goenv::Fallback`], so a parsed
 /// GOPROXY list maps onto [`Entry`] without conversion).
 pub use gomod::goenv::Fallback;
+pub use sumdb_transport::SumdbTransport;
