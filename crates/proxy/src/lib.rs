@@ -10,6 +10,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod clock;
 pub mod config;
 mod coord;
 mod error;
@@ -28,11 +29,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+pub use clock::{Clock, ManualClock, SystemClock, jittered};
 pub use error::{CacheOutcome, ErrorKind, RETRY_SOON, ServeError, StoreFailure};
 pub use http::{AppState, INSTANCE_HEADER, SharedState, StatusInfo};
 pub use keys::{FetchKey, FileKind, Mutable};
 pub use listener::PeerAddr;
-pub use pipeline::clock::{Clock, ManualClock, SystemClock, jittered};
 pub use pipeline::{Pipeline, PipelineParts, Timing};
 pub use source::{ModuleSource, Policy, ProxyListSource, Sources};
 pub use sumdb_proxy::{SumdbProxy, SumdbProxyParts};

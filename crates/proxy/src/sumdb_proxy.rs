@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store::{DocKey, Store};
 
+use crate::clock::{self, Clock, jittered};
 use crate::error::{CacheOutcome, ErrorKind, ServeError};
 use crate::metrics::Metrics;
-use crate::pipeline::clock::{self, Clock, jittered};
 use crate::source::{Policy, Sources};
 use crate::verifier::{SumdbHandle, Verifiers, lookup_key, sumdb_error};
 

@@ -12,8 +12,8 @@ use store::{DocKey, Store};
 use sumdb::client::{Client, LookupResult, Transport, TransportError};
 use upstream::UpstreamList;
 
+use crate::clock::Clock;
 use crate::error::{ErrorKind, ServeError};
-use crate::pipeline::clock::Clock;
 
 /// Reads database files through an upstream list (the database's own URL).
 struct UpstreamTransport {

@@ -10,7 +10,7 @@ use super::{AppState, error_response, text};
 
 pub(crate) async fn purge(
     State(state): State<AppState>,
-    ConnectInfo(crate::PeerAddr(peer)): ConnectInfo<crate::PeerAddr>,
+    ConnectInfo(crate::listener::PeerAddr(peer)): ConnectInfo<crate::listener::PeerAddr>,
     Path(module): Path<String>,
 ) -> Response {
     if !peer.ip().is_loopback() {

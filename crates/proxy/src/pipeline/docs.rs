@@ -10,9 +10,9 @@ use futures::FutureExt;
 use store::DocKey;
 
 use super::Pipeline;
-use super::clock::jittered;
 use super::fetch::source_error;
 use super::store_error;
+use crate::clock::jittered;
 use crate::error::{CacheOutcome, ServeError};
 use crate::keys::{FetchKey, Mutable};
 

@@ -5,7 +5,6 @@
 //! check passed, blobs first and the record last, so no reader ever sees a
 //! record whose bytes were not verified.
 //!
-//! - [`clock`]: the time TTLs are judged by.
 //! - [`flight`]: one fetch per key, in a bounded pool.
 //! - [`negative`]: remembered "not found" answers.
 //! - [`fetch`]: fetching a version from its source, with Redis coordination.
@@ -14,7 +13,6 @@
 //! - [`docs`]: mutable documents (`list`, `@latest`, queries).
 //! - [`repair`]: restoring a blob a record names that is proven gone.
 
-pub(crate) mod clock;
 mod commit;
 mod docs;
 mod fetch;
@@ -32,13 +30,13 @@ use futures::FutureExt;
 use store::{AccessTracker, BlobRef, Record, RecordKey, Store};
 use time::OffsetDateTime;
 
+use crate::clock::{self, Clock};
 use crate::coord::Coordinator;
 use crate::error::{CacheOutcome, ErrorKind, ServeError, StoreFailure};
 use crate::keys::{FetchKey, FileKind};
 use crate::metrics::Metrics;
 use crate::source::Sources;
 use crate::verifier::Verifiers;
-use clock::Clock;
 use flight::{FetchPool, Flights};
 use negative::NegativeCache;
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::clock::{Clock, jittered};
 use crate::coord::Coordinator;
 use crate::error::{ErrorKind, ServeError};
 use crate::keys::FetchKey;
 use crate::metrics::Metrics;
-use crate::pipeline::clock::{Clock, jittered};
 
 #[derive(Debug, Clone)]
 struct Entry {
