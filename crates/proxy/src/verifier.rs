@@ -1,35 +1,17 @@
 //! The checksum databases this proxy verifies against: each a verifying
-//! client over an upstream transport. A leaf used by the fetch pipeline
+//! client over `upstream::SumdbTransport` (the doctor's transport too). A leaf used by the fetch pipeline
 //! (lookups that prove a version before it is stored) and by the
 //! `/sumdb/` proxy (answers passed on only once proved).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use store::{DocKey, Store};
-use sumdb::client::{Client, LookupResult, Transport, TransportError};
-use upstream::UpstreamList;
+use sumdb::client::{Client, LookupResult, TransportError};
+use upstream::{SumdbTransport, UpstreamList};
 
 use crate::clock::Clock;
 use crate::error::{ErrorKind, ServeError};
-
-/// Reads database files through an upstream list (the database's own URL).
-struct UpstreamTransport {
-    list: UpstreamList,
-}
-
-#[async_trait]
-impl Transport for UpstreamTransport {
-    async fn read_remote(&self, path: &str) -> Result<Bytes, TransportError> {
-        match self.list.fetch_bytes(path, 16 << 20).await {
-            Ok(f) => Ok(f.body),
-            Err(e) if e.is_not_found() => Err(TransportError::NotFound),
-            Err(e) => Err(TransportError::Other(e.to_string())),
-        }
-    }
-}
 
 /// One configured checksum database.
 pub struct SumdbHandle {
@@ -53,7 +35,7 @@ impl SumdbHandle {
         state_dir: Option<PathBuf>,
     ) -> Result<SumdbHandle, sumdb::Error> {
         let url = list.labels().first().cloned().unwrap_or_default();
-        let client = Client::new(vkey, Arc::new(UpstreamTransport { list }), state_dir)?;
+        let client = Client::new(vkey, Arc::new(SumdbTransport::new(list)), state_dir)?;
         Ok(SumdbHandle {
             name: name.to_string(),
             url,
