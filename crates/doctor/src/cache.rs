@@ -469,7 +469,7 @@ pub fn scan(opts: &ScanOptions, reporter: &dyn Reporter) -> Result<ScanReport, S
         dirs: &dirs,
         bytes: &bytes,
     };
-    reporter.start("hashing", entries.len() as u64);
+    reporter.start("hashing", Some(entries.len() as u64));
     let per_entry: Vec<Vec<Finding>> = entries
         .par_iter()
         .map(|e| {

@@ -159,7 +159,7 @@ pub fn clean(opts: &CleanOptions, reporter: &dyn Reporter) -> Result<CleanReport
         chosen.push(s);
     }
     report.kept = (all.len() - chosen.len()) as u64;
-    reporter.start("removing", chosen.len() as u64);
+    reporter.start("removing", Some(chosen.len() as u64));
     for s in chosen {
         let item = CleanItem {
             id: s.entry.id(),

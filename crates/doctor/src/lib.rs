@@ -34,9 +34,12 @@ pub use fsutil::{RemoveError, VersionLock};
 /// Receives progress of long operations (hashing, removing). The binary draws
 /// progress bars from it; tests and `--json` runs use [`NoReporter`].
 /// Implementations must be cheap: `advance` is called from worker threads.
-pub trait Reporter: Sync {
-    /// A phase begins, with `total` units of work (0 when unknown).
-    fn start(&self, _phase: &str, _total: u64) {}
+///
+/// The same shape as `store::maint::Reporter` (the binary draws both with
+/// one implementation).
+pub trait Reporter: Send + Sync {
+    /// A phase begins; `total` units of work if known.
+    fn start(&self, _phase: &str, _total: Option<u64>) {}
     /// `n` more units of the current phase are done.
     fn advance(&self, _n: u64) {}
     /// The current phase is over.

@@ -160,7 +160,7 @@ pub fn remove_broken(
             _ => single.push(f),
         }
     }
-    reporter.start("removing", (by_entry.len() + single.len()) as u64);
+    reporter.start("removing", Some((by_entry.len() + single.len()) as u64));
     let mut refetch = Vec::new();
     for (id, (e, findings)) in by_entry {
         let _lock = match e.lock(lock_wait) {
@@ -337,7 +337,7 @@ pub async fn refetch(
             }
         };
     let sumdb = SumdbAccess::new(cfg);
-    reporter.start("refetching", todo.len() as u64);
+    reporter.start("refetching", Some(todo.len() as u64));
     for (e, needs) in todo {
         match refetch_one(modcache, &list, &sumdb, cfg, e, *needs, lock_wait).await {
             Ok(mut a) => actions.append(&mut a),

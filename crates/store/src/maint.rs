@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 use crate::{BlobCheck, BlobInfo, Digest, Error, Record, RecordKey, Result, Store};
 
-/// Progress callbacks. Every method has an empty default.
+/// Progress callbacks. Every method has an empty default. The same shape as
+/// `doctor::Reporter` (the binary draws both with one implementation).
 pub trait Reporter: Send + Sync {
     /// A phase begins; `total` items if known.
     fn start(&self, _phase: &str, _total: Option<u64>) {}
@@ -20,6 +21,8 @@ pub trait Reporter: Send + Sync {
     fn advance(&self, _n: u64) {}
     /// The current phase is over.
     fn finish(&self) {}
+    /// A one-line note about what is happening.
+    fn note(&self, _message: &str) {}
 }
 
 /// A [`Reporter`] that ignores everything.

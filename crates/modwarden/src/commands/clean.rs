@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use doctor::{clean, render};
 
-use super::doctor::{BarReporter, load_go_env, modcache_of, print_json};
+use super::doctor::{load_go_env, modcache_of, print_json};
+use super::progress::Progress;
 use crate::cli::CleanArgs;
 
 pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
@@ -46,7 +47,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
         lock_wait: Duration::from_secs(10),
         now: None,
     };
-    let reporter = BarReporter::new(!args.json, false);
+    let reporter = Progress::new(!args.json);
     let report = clean::clean(&opts, &reporter).context("cleaning the module cache")?;
     if args.json {
         print_json(&report)?;

@@ -2,15 +2,16 @@
 //! and `--refetch` repair; `--sandbox` reruns a command with empty caches.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use doctor::env::{GoEnv, Level};
-use doctor::{Reporter, cache, render, repair};
+use doctor::{cache, render, repair};
 
+use super::progress::Progress;
 use crate::cli::DoctorArgs;
 
 /// The go binary: `$MODWARDEN_GO`, else `go`.
@@ -48,51 +49,6 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// Progress bars on stderr, hidden when it is not a terminal; `note`s print
-/// as lines (above the bar).
-pub(super) struct BarReporter {
-    bar: indicatif::ProgressBar,
-    echo: bool,
-    filter: fn(&str) -> bool,
-}
-
-impl BarReporter {
-    pub(super) fn new(show_bar: bool, echo: bool) -> BarReporter {
-        let bar = if show_bar && std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::new(0)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        BarReporter {
-            bar,
-            echo,
-            filter: |_| true,
-        }
-    }
-
-    pub(super) fn with_filter(mut self, filter: fn(&str) -> bool) -> BarReporter {
-        self.filter = filter;
-        self
-    }
-}
-
-impl Reporter for BarReporter {
-    fn start(&self, phase: &str, total: u64) {
-        super::start_bar_phase(&self.bar, phase, total, 10);
-    }
-    fn advance(&self, n: u64) {
-        self.bar.inc(n);
-    }
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-    fn note(&self, message: &str) {
-        if self.echo && (self.filter)(message) {
-            self.bar.suspend(|| eprintln!("{message}"));
-        }
-    }
 }
 
 pub(super) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -193,7 +149,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     opts.sumdb_state = env.sumdb_state();
     opts.gosum = gosum.clone();
     opts.lock_wait = Duration::from_secs(args.lock_wait);
-    let reporter = BarReporter::new(!args.json, false);
+    let reporter = Progress::new(!args.json);
     let report = match cache::scan(&opts, &reporter) {
         Ok(r) => Some(r),
         Err(cache::ScanError::NoCache { path }) => {
@@ -270,7 +226,11 @@ fn run_sandbox(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             "--sandbox needs a command after `--`, e.g. `modwarden doctor --sandbox -- go build ./...`"
         );
     }
-    let reporter = BarReporter::new(false, !args.json);
+    let reporter = if args.json {
+        Progress::new(false)
+    } else {
+        Progress::new(false).echo_notes(|_| true)
+    };
     let report = runtime()?.block_on(doctor::runner::sandbox(&args.command, &[], &reporter))?;
     if args.json {
         print_json(&report)?;

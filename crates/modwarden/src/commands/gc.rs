@@ -11,7 +11,8 @@ use doctor::render;
 use store::maint::{self, GcOptions, GcReport};
 
 use super::doctor::{print_json, runtime};
-use super::verify::{StoreBar, open_existing};
+use super::progress::Progress;
+use super::verify::open_existing;
 use crate::cli::GcArgs;
 
 #[derive(serde::Serialize)]
@@ -57,7 +58,7 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     let criteria = max_bytes.is_some() || max_unused.is_some() || !args.module.is_empty();
     runtime()?.block_on(async move {
         let opened = open_existing(args.store).await?;
-        let bar = StoreBar::new(!args.json);
+        let bar = Progress::new(!args.json).label_width(20);
         let report = maint::gc(opened.store.as_ref(), &opts, &bar)
             .await
             .with_context(|| format!("collecting garbage in the store {}", opened.location))?;

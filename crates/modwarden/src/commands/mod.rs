@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command, ZipCommand};
 mod clean;
 mod doctor;
 mod gc;
+mod progress;
 mod retry;
 mod serve;
 mod sum;
@@ -14,26 +15,6 @@ mod trace;
 mod verify;
 mod warm;
 mod zip_check;
-
-/// Starts a phase of long work on a progress bar (hidden when stderr is not
-/// a terminal): `<phase> [=====>    ] pos/len elapsed`, the phase name
-/// right-aligned in `label_width` columns.
-pub(crate) fn start_bar_phase(
-    bar: &indicatif::ProgressBar,
-    phase: &str,
-    total: u64,
-    label_width: usize,
-) {
-    bar.reset();
-    bar.set_length(total);
-    let template = format!("{{msg:>{label_width}}} [{{bar:40}}] {{pos}}/{{len}} {{elapsed}}");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(phase.to_string());
-}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

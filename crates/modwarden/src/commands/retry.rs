@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use doctor::{render, runner};
 
-use super::doctor::{BarReporter, load_go_env, print_json, runtime};
+use super::doctor::{load_go_env, print_json, runtime};
+use super::progress::Progress;
 use crate::cli::RetryArgs;
 
 pub fn run(args: RetryArgs) -> anyhow::Result<ExitCode> {
@@ -18,7 +19,7 @@ pub fn run(args: RetryArgs) -> anyhow::Result<ExitCode> {
         modcache,
         lock_wait: Duration::from_secs(10),
     };
-    let reporter = BarReporter::new(false, true);
+    let reporter = Progress::new(false).echo_notes(|_| true);
     let report = runtime()?.block_on(runner::retry(&args.command, &opts, &reporter))?;
     eprint!("{}", render::retry(&report));
     if args.json {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use doctor::{render, runner};
 
-use super::doctor::{BarReporter, print_json, runtime};
+use super::doctor::{print_json, runtime};
+use super::progress::Progress;
 use crate::cli::TraceArgs;
 
 pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
@@ -22,7 +23,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
         (None, false) => {
             // Show go's own messages, not the trace lines we analyse.
-            let reporter = BarReporter::new(false, true).with_filter(if args.inittrace {
+            let reporter = Progress::new(false).echo_notes(if args.inittrace {
                 |l: &str| !l.starts_with("init ")
             } else {
                 |l: &str| !l.starts_with("# get ")

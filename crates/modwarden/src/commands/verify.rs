@@ -6,7 +6,6 @@
 //! Also the helpers `gc` shares: opening an existing store without creating
 //! one, and progress bars for `store::maint`.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use store::Store;
 use store::maint::{self, ScrubOptions, ScrubReport, Stats};
 
 use super::doctor::{print_json, runtime};
+use super::progress::Progress;
 use crate::cli::VerifyArgs;
 
 /// An opened store and where it is.
@@ -140,35 +140,6 @@ async fn object_store_has_meta(url: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Progress bars for `store::maint` on stderr, hidden when it is not a
-/// terminal or the output is JSON.
-pub(super) struct StoreBar {
-    bar: indicatif::ProgressBar,
-}
-
-impl StoreBar {
-    pub(super) fn new(show: bool) -> StoreBar {
-        let bar = if show && std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::new(0)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        StoreBar { bar }
-    }
-}
-
-impl maint::Reporter for StoreBar {
-    fn start(&self, phase: &str, total: Option<u64>) {
-        super::start_bar_phase(&self.bar, phase, total.unwrap_or(0), 20);
-    }
-    fn advance(&self, n: u64) {
-        self.bar.inc(n);
-    }
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 #[derive(serde::Serialize)]
 struct VerifyJson<'a> {
     store: &'a str,
@@ -182,7 +153,7 @@ struct VerifyJson<'a> {
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let opened = open_existing(args.store).await?;
-        let bar = StoreBar::new(!args.json);
+        let bar = Progress::new(!args.json).label_width(20);
         let report = maint::scrub(
             opened.store.as_ref(),
             &ScrubOptions {

@@ -15,6 +15,7 @@ use doctor::render;
 use futures::StreamExt as _;
 
 use super::doctor::{go_binary, print_json, runtime};
+use super::progress::Progress;
 use crate::cli::WarmArgs;
 
 /// A version to fetch and whether its zip is needed.
@@ -332,11 +333,8 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
     let client = builder.build().context("cannot set up the HTTP client")?;
     let started = Instant::now();
     let total = items.len();
-    let bar = if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = Progress::new(!args.json);
+    bar.start("warming", Some(total as u64));
     let mut results: Vec<Outcome> = runtime()?.block_on(async {
         let client = &client;
         let proxy = &proxy;
@@ -344,14 +342,14 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
         futures::stream::iter(items)
             .map(|item| async move {
                 let o = fetch_one(client, proxy, item).await;
-                bar.inc(1);
+                bar.advance(1);
                 o
             })
             .buffer_unordered(jobs)
             .collect()
             .await
     });
-    bar.finish_and_clear();
+    bar.finish();
     results.sort_by(|a, b| (&a.module, &a.version).cmp(&(&b.module, &b.version)));
     let failed = results.iter().filter(|o| !o.ok).count();
     let bytes: u64 = results.iter().map(|o| o.bytes).sum();
