@@ -104,7 +104,7 @@ impl Pipeline {
                     tracing::warn!(doc = %label, error = %e, "every upstream failed; serving the stale copy");
                     Ok((doc.bytes, CacheOutcome::Stale))
                 }
-                _ => Err(e),
+                _ => Err(self.stale_not_found(&key, e)),
             },
         }
     }

@@ -140,6 +140,7 @@ pub(crate) fn store_error(e: store::Error) -> ServeError {
 impl Pipeline {
     /// Builds the pipeline.
     pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
+        let stale_if_error = parts.timing.stale_if_error;
         Arc::new(Pipeline {
             store: parts.store,
             sources: parts.sources,
@@ -152,6 +153,7 @@ impl Pipeline {
                 parts.clock.clone(),
                 parts.coordinator.clone(),
                 parts.metrics.clone(),
+                stale_if_error,
             ),
             metrics: parts.metrics,
             record_flights: Flights::default(),
@@ -219,7 +221,7 @@ impl Pipeline {
         let this = self.clone();
         let (m, v, k) = (module.to_string(), version.to_string(), fetch_key.clone());
         self.record_flights
-            .run(&self.pool, fetch_key, move || {
+            .run(&self.pool, fetch_key.clone(), move || {
                 let existing = existing.map(|r| Record::clone(&r));
                 async move {
                     let r = this
@@ -238,13 +240,29 @@ impl Pipeline {
                 }
                 .boxed()
             })
-            .await?;
+            .await
+            .map_err(|e| self.stale_not_found(&fetch_key, e))?;
         match self.get_record(&key, need_zip).await.map_err(named)? {
             Some(rec) if !need_zip || rec.zip.is_some() => Ok((rec, CacheOutcome::Miss)),
             _ => Err(ServeError::internal(format!(
                 "{what} was fetched and verified but is not readable from the store; retry"
             ))),
         }
+    }
+
+    /// When every source failed (not "not found": they could not be
+    /// reached), the last known "not found" of `key`, within
+    /// `stale_if_error`; else `e`.
+    pub(super) fn stale_not_found(&self, key: &FetchKey, e: ServeError) -> ServeError {
+        if matches!(
+            e.kind,
+            ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::Overloaded
+        ) && let Some(stale) = self.negative.get_stale(key)
+        {
+            tracing::warn!(key = %key, error = %e, "every upstream failed; answering with the last known not-found");
+            return stale;
+        }
+        e
     }
 
     /// The record of a version, from memory when that answers the request.

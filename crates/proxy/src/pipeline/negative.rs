@@ -1,6 +1,12 @@
 //! The negative cache: "not found" answers remembered for a while, in
 //! memory and (with Redis) across instances, so that the go command's
 //! path-prefix probes are not repeated upstream.
+//!
+//! Past its TTL an answer is no longer served as fresh, but it is kept for
+//! `stale_if_error` more: while every upstream fails, the last known "not
+//! found" is still the answer (a warm `go mod tidy` during an outage needs
+//! the 404s of its path-prefix probes as much as the files it has), so being
+//! online with the upstream down never does worse than `--offline`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +23,13 @@ use crate::metrics::Metrics;
 struct Entry {
     gone: bool,
     message: String,
-    /// When the entry stops counting (by the pipeline's clock; moka's own
+    /// When the entry stops being fresh (by the pipeline's clock; moka's own
     /// expiry only reclaims memory).
     expires: OffsetDateTime,
-    ttl: Duration,
+    /// Until when it may answer while every upstream fails.
+    stale_until: OffsetDateTime,
+    /// How long moka keeps it.
+    keep_for: Duration,
 }
 
 struct EntryExpiry;
@@ -32,7 +41,7 @@ impl moka::Expiry<FetchKey, Entry> for EntryExpiry {
         value: &Entry,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.keep_for)
     }
 }
 
@@ -42,6 +51,7 @@ pub(crate) struct NegativeCache {
     clock: Arc<dyn Clock>,
     coord: Option<Coordinator>,
     metrics: Arc<Metrics>,
+    stale_if_error: Duration,
 }
 
 impl NegativeCache {
@@ -49,6 +59,7 @@ impl NegativeCache {
         clock: Arc<dyn Clock>,
         coord: Option<Coordinator>,
         metrics: Arc<Metrics>,
+        stale_if_error: Duration,
     ) -> NegativeCache {
         NegativeCache {
             entries: moka::sync::Cache::builder()
@@ -59,21 +70,36 @@ impl NegativeCache {
             clock,
             coord,
             metrics,
+            stale_if_error,
         }
     }
 
-    /// The remembered answer for `key`, here or from another instance.
+    /// The fresh remembered answer for `key`, here or from another instance.
     pub(crate) async fn get(&self, key: &FetchKey) -> Option<ServeError> {
         if let Some(neg) = self.entries.get(key) {
-            if self.clock.now() < neg.expires {
+            let now = self.clock.now();
+            if now < neg.expires {
                 self.metrics.negative_hit();
                 return Some(remembered(neg.gone, neg.message));
             }
-            self.entries.invalidate(key);
+            if now >= neg.stale_until {
+                self.entries.invalidate(key);
+            }
         }
         let (status, message) = self.coord.as_ref()?.get_negative(key).await?;
         self.metrics.negative_hit();
         Some(remembered(status == 410, message))
+    }
+
+    /// The last known answer for `key` past its TTL, within `stale_if_error`:
+    /// for when every upstream fails.
+    pub(crate) fn get_stale(&self, key: &FetchKey) -> Option<ServeError> {
+        let neg = self.entries.get(key)?;
+        if self.clock.now() >= neg.stale_until {
+            return None;
+        }
+        self.metrics.stale("error");
+        Some(remembered(neg.gone, neg.message))
     }
 
     /// Remembers `e` (a not-found answer) for about `base`.
@@ -91,7 +117,8 @@ impl NegativeCache {
                 gone,
                 message: e.message.clone(),
                 expires: now + ttl,
-                ttl,
+                stale_until: now + ttl + self.stale_if_error,
+                keep_for: ttl.saturating_add(self.stale_if_error),
             },
         );
     }
