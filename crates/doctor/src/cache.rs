@@ -1,4 +1,4 @@
-//! Scanning a GOMODCACHE for every way an entry breaks (PROTOCOL.md §5-6).
+//! Scanning a GOMODCACHE for every way an entry breaks (docs/protocol.md §5-6).
 //!
 //! The layout (Go's `cmd/go/internal/modfetch`):
 //! `cache/download/<esc mod>/@v/<esc v>.{info,mod,zip,ziphash,partial,lock}`,
@@ -747,7 +747,7 @@ fn check_entry(e: &Entry, opts: &ScanOptions, counters: &Counters<'_>) -> Vec<Fi
                         ),
                     );
                     if dir_entries {
-                        // PROTOCOL.md §8: the zip's h1 counts directory
+                        // docs/protocol.md §4.1: the zip's h1 counts directory
                         // entries, the directory's h1 cannot.
                         f.severity = Severity::Note;
                         f.detail.push_str(
@@ -1049,8 +1049,8 @@ mod tests {
         assert_eq!(r.findings[0].kind, Kind::InfoUnreadable);
     }
 
-    /// PROTOCOL.md §8: a zip with directory entries verifies, but its
-    /// extracted tree cannot hash the same; that is not the cache's fault.
+    /// docs/protocol.md §4.1 and §8.3: a zip with directory entries verifies,
+    /// but its extracted tree cannot hash the same; that is not the cache's fault.
     #[test]
     fn zip_with_directory_entries_is_a_note_not_a_problem() {
         let t = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 //! Classifying a failed go command from its output (the texts of
-//! PROTOCOL.md §6, as `cmd/go` prints them).
+//! docs/protocol.md §6, as `cmd/go` prints them).
 
 use serde::Serialize;
 

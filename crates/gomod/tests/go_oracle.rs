@@ -308,7 +308,7 @@ fn h1_hashes_match_go_mod_download() {
         }
     }
     assert!(checked_dirs >= 20);
-    // The empty go.mod hash that PROTOCOL.md quotes.
+    // The empty go.mod hash that docs/protocol.md §4.1 quotes.
     assert_eq!(
         hash_gomod(b""),
         "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="

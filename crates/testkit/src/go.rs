@@ -1,4 +1,4 @@
-//! A sandbox that runs the real `go` command hermetically (PROTOCOL.md §8):
+//! A sandbox that runs the real `go` command hermetically (docs/protocol.md §8):
 //! temp GOMODCACHE/GOPATH/GOCACHE, `GOTOOLCHAIN=local`, `GOFLAGS=-modcacherw`,
 //! `GOENV=off`, `GOWORK=off`, and only the GOPROXY/GOSUMDB the caller gives.
 
