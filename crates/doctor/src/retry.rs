@@ -112,13 +112,13 @@ pub fn classify(output: &str) -> Verdict {
     let mut entries: Vec<(String, String)> = Vec::new();
     let mut evidence = None;
     for line in output.lines() {
-        if CORRUPT.iter().any(|p| line.contains(p)) {
-            if let Some(mv) = module_version_in(line) {
-                if !entries.contains(&mv) {
-                    entries.push(mv);
-                }
-                evidence.get_or_insert_with(|| line.trim().to_string());
+        if CORRUPT.iter().any(|p| line.contains(p))
+            && let Some(mv) = module_version_in(line)
+        {
+            if !entries.contains(&mv) {
+                entries.push(mv);
             }
+            evidence.get_or_insert_with(|| line.trim().to_string());
         }
     }
     if let Some(evidence) = evidence {
