@@ -1,6 +1,9 @@
 //! The `modwarden` binary: parses the command line and hands each subcommand
 //! to its file under `commands/`. No business logic lives here.
 
+// cli.rs's doc comments are clap's --help text (`[default: ...]`, `[URL]`),
+// not rustdoc: brackets there are not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 mod cli;
 mod commands;
 mod logging;

@@ -61,7 +61,7 @@ enum Inner {
 }
 
 /// Permission to send one request; report its outcome with
-/// [`Breaker::record`]. Dropping a probe permit without recording counts as a
+/// [`Permit::record`]. Dropping a probe permit without recording counts as a
 /// failure so a cancelled probe cannot wedge the breaker half-open.
 #[derive(Debug)]
 pub struct Permit<'a> {
