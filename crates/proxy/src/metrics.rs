@@ -96,6 +96,7 @@ pub struct Metrics {
     store_records: AtomicI64,
     upstream_in_flight: AtomicI64,
     overloaded: AtomicU64,
+    pool_waits: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -158,6 +159,7 @@ impl Default for Metrics {
             store_records: AtomicI64::new(0),
             upstream_in_flight: AtomicI64::new(0),
             overloaded: AtomicU64::new(0),
+            pool_waits: AtomicU64::new(0),
         }
     }
 }
@@ -238,6 +240,11 @@ impl Metrics {
         self.overloaded.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A fetch that had to wait for a free upstream slot.
+    pub fn pool_wait(&self) {
+        self.pool_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Upstream fetches in flight, +1 or -1.
     pub fn upstream_in_flight(&self, delta: i64) {
         self.upstream_in_flight.fetch_add(delta, Ordering::Relaxed);
@@ -260,6 +267,8 @@ impl Metrics {
             "stale" => &self.stale_serves,
             "singleflight_joins" => return self.singleflight_joins.load(Ordering::Relaxed),
             "negative_hits" => return self.negative_hits.load(Ordering::Relaxed),
+            "upstream_pool_waits" => return self.pool_waits.load(Ordering::Relaxed),
+            "overloaded" => return self.overloaded.load(Ordering::Relaxed),
             _ => return 0,
         };
         fam.with(labels, |c| *c)
@@ -278,7 +287,7 @@ impl Metrics {
         render_family(&mut out, &self.breaker_state, |v| v.to_string());
         render_hist(&mut out, &self.upstream_latency);
         render_hist(&mut out, &self.request_latency);
-        let scalars: [(&str, &str, &str, i64); 7] = [
+        let scalars: [(&str, &str, &str, i64); 8] = [
             (
                 "modwarden_singleflight_joins_total",
                 "Requests that joined a fetch already in flight.",
@@ -302,6 +311,12 @@ impl Metrics {
                 "Requests refused with 503 because the upstream pool was full.",
                 "counter",
                 self.overloaded.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "modwarden_upstream_pool_waits_total",
+                "Fetches that waited for a free upstream slot.",
+                "counter",
+                self.pool_waits.load(Ordering::Relaxed) as i64,
             ),
             (
                 "modwarden_upstream_in_flight",

@@ -416,7 +416,7 @@ async fn breaker_skips_a_hanging_upstream_and_closes_when_it_heals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_upstream_pool_answers_503_and_hits_do_not_wait() {
+async fn a_full_upstream_pool_makes_a_miss_wait_for_a_slot_and_hits_do_not_wait() {
     let (srv, vkey) = world(FixtureSet::standard()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut flags = flags_for(&srv, &vkey);
@@ -437,9 +437,8 @@ async fn full_upstream_pool_answers_503_and_hits_do_not_wait() {
     );
     let slow = tokio::spawn(get("/example.com/major/v2/@v/v2.0.0.info"));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let busy = get("/example.com/simple/@v/v1.1.0.info").await.unwrap();
-    assert_eq!(busy.status(), 503);
-    assert!(busy.headers().contains_key("retry-after"));
+    // A 503 ends a go command: the miss waits for the slot instead.
+    let queued = tokio::spawn(get("/example.com/simple/@v/v1.1.0.info"));
     let started = Instant::now();
     let hit = get("/example.com/simple/@v/v1.0.0.info").await.unwrap();
     assert_eq!(hit.status(), 200);
@@ -448,6 +447,8 @@ async fn full_upstream_pool_answers_503_and_hits_do_not_wait() {
         "a hit waited behind a miss"
     );
     assert_eq!(slow.await.unwrap().unwrap().status(), 200);
+    assert_eq!(queued.await.unwrap().unwrap().status(), 200);
+    assert!(proxy.pipeline.metrics().counter("upstream_pool_waits", &[]) >= 1);
     proxy.stop().await;
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -27,33 +28,53 @@ impl<T> Default for Flights<T> {
     }
 }
 
-/// The bound on upstream fetches at once: past it a new fetch is refused
-/// with 503 and `Retry-After` instead of queueing forever.
+/// The bound on upstream fetches at once: past it a new fetch waits for a
+/// slot (a 503 is the end of a go command, so it is the last resort), for at
+/// most `wait`, then is refused with 503 and `Retry-After`.
 pub(crate) struct FetchPool {
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    wait: Duration,
 }
 
 impl FetchPool {
-    pub(crate) fn new(size: usize, metrics: Arc<Metrics>) -> FetchPool {
+    pub(crate) fn new(size: usize, wait: Duration, metrics: Arc<Metrics>) -> FetchPool {
         FetchPool {
             permits: Arc::new(Semaphore::new(size)),
             metrics,
+            wait,
         }
     }
 
-    fn try_acquire(&self) -> Result<OwnedSemaphorePermit, ServeError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            self.metrics.overloaded();
-            ServeError::new(
-                ErrorKind::Overloaded,
-                "modwarden is busy: too many upstream fetches in flight; retry shortly",
-            )
-        })
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ServeError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        self.metrics.pool_wait();
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => {
+                self.metrics.overloaded();
+                Err(ServeError::new(
+                    ErrorKind::Overloaded,
+                    format!(
+                        "modwarden is busy: every upstream fetch slot stayed taken for {}s; retry shortly",
+                        self.wait.as_secs()
+                    ),
+                ))
+            }
+        }
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
+    fn join(&self, pool: &FetchPool, key: &FetchKey) -> Option<Flight<T>> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let f = map.get(key)?.clone();
+        pool.metrics.singleflight_join();
+        Some(f)
+    }
+
     /// Runs `make` once per key at a time; every caller gets its result. The
     /// work runs in its own task, so callers that give up do not cancel it.
     pub(crate) async fn run(
@@ -62,33 +83,38 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         key: FetchKey,
         make: impl FnOnce() -> BoxFuture<'static, Result<T, ServeError>>,
     ) -> Result<T, ServeError> {
-        let flight = {
-            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(f) = map.get(&key) {
-                pool.metrics.singleflight_join();
-                f.clone()
-            } else {
-                let permit = pool.try_acquire()?;
-                let work = make();
-                let metrics = pool.metrics.clone();
-                let handle = tokio::spawn(async move {
-                    metrics.upstream_in_flight(1);
-                    let r = work.await;
-                    metrics.upstream_in_flight(-1);
-                    drop(permit);
-                    r
-                });
-                let flight: Flight<T> = async move {
-                    handle.await.unwrap_or_else(|e| {
-                        Err(ServeError::internal(format!(
-                            "internal error while fetching: {e}"
-                        )))
-                    })
+        let flight = match self.join(pool, &key) {
+            Some(f) => f,
+            None => {
+                // Wait for a slot outside the map's lock; a flight for the
+                // same key may have started meanwhile, and is joined.
+                let permit = pool.acquire().await?;
+                let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(f) = map.get(&key) {
+                    pool.metrics.singleflight_join();
+                    f.clone()
+                } else {
+                    let work = make();
+                    let metrics = pool.metrics.clone();
+                    let handle = tokio::spawn(async move {
+                        metrics.upstream_in_flight(1);
+                        let r = work.await;
+                        metrics.upstream_in_flight(-1);
+                        drop(permit);
+                        r
+                    });
+                    let flight: Flight<T> = async move {
+                        handle.await.unwrap_or_else(|e| {
+                            Err(ServeError::internal(format!(
+                                "internal error while fetching: {e}"
+                            )))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    map.insert(key.clone(), flight.clone());
+                    flight
                 }
-                .boxed()
-                .shared();
-                map.insert(key.clone(), flight.clone());
-                flight
             }
         };
         let result = flight.clone().await;
@@ -110,7 +136,11 @@ mod tests {
     #[tokio::test]
     async fn one_run_per_key_and_a_bounded_pool() {
         let flights = Arc::new(Flights::<u32>::default());
-        let pool = Arc::new(FetchPool::new(1, Arc::new(Metrics::default())));
+        let pool = Arc::new(FetchPool::new(
+            1,
+            Duration::from_millis(50),
+            Arc::new(Metrics::default()),
+        ));
         let runs = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rx = rx.shared();
@@ -138,7 +168,8 @@ mod tests {
             }));
         }
         tokio::task::yield_now().await;
-        // The pool's one permit is taken: another key is refused at once.
+        // The pool's one permit is taken: another key waits its 50 ms, then
+        // is refused.
         let other = FetchKey::doc("example.com/other", &crate::keys::Mutable::List);
         let refused = flights
             .run(&pool, other, || async { Ok(1) }.boxed())

@@ -141,6 +141,7 @@ impl Pipeline {
     /// Builds the pipeline.
     pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
         let stale_if_error = parts.timing.stale_if_error;
+        let queue_wait = parts.timing.coordination_wait;
         Arc::new(Pipeline {
             store: parts.store,
             sources: parts.sources,
@@ -148,7 +149,11 @@ impl Pipeline {
             staging: parts.staging,
             offline: parts.offline,
             timing: parts.timing,
-            pool: FetchPool::new(parts.max_upstream_concurrency, parts.metrics.clone()),
+            pool: FetchPool::new(
+                parts.max_upstream_concurrency,
+                queue_wait,
+                parts.metrics.clone(),
+            ),
             negative: NegativeCache::new(
                 parts.clock.clone(),
                 parts.coordinator.clone(),
