@@ -348,7 +348,7 @@ impl Pipeline {
         }
     }
 
-    /// Writes what [`Pipeline::served`] noted to the store.
+    /// Writes what `Pipeline::served` noted to the store.
     pub async fn flush_access(&self) {
         if let Some(a) = &self.access
             && let Err(e) = a.flush().await
