@@ -67,6 +67,25 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// [`crate::open`] with [`crate::Mode::Existing`] found no store there;
+    /// nothing was created or changed.
+    #[error("{}", crate::open::no_store_message(.location, .why))]
+    NoStore {
+        /// The directory or URL.
+        location: String,
+        /// What is there instead.
+        why: crate::NoStore,
+    },
+
+    /// A store location that cannot be used (unknown scheme, bad URL, no bucket).
+    #[error("invalid store location {location:?}: {reason}")]
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+
     /// A file or object had content we could not parse.
     #[error("malformed {path}: {reason}")]
     Malformed {

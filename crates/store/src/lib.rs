@@ -91,10 +91,12 @@ pub mod keys;
 pub mod local;
 pub mod maint;
 pub mod object;
+mod open;
 mod verify;
 
 pub use access::AccessTracker;
 pub use error::Error;
+pub use open::{Location, Mode, NoStore, OBJECT_SCHEMES, OpenOptions, open};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
