@@ -221,6 +221,23 @@ async fn negative_entries_expire_and_purge_forgets_them() {
         !list_before.contains("v1.3.0") && list_after.contains("v1.3.0"),
         "{list_after}"
     );
+    // The module path as written (upper case) is accepted as well as its
+    // escaped form; a GET on an admin path says how to call it.
+    let http = reqwest::Client::new();
+    for path in ["example.com/Upper/CaseMod", "example.com/!upper/!case!mod"] {
+        let r = http
+            .post(format!("{}/admin/purge/{path}", proxy.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("example.com/Upper/CaseMod"), "{path}: {body}");
+    }
+    let r = get("/admin/purge/example.com/simple").await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.text().await.unwrap().contains("POST"));
     proxy.stop().await;
 }
 

@@ -85,7 +85,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/", get(status::page))
-        .route("/admin/purge/{*module}", post(admin::purge))
+        .route(
+            "/admin/purge/{*module}",
+            post(admin::purge).fallback(admin::method_not_allowed),
+        )
         .fallback(goproxy::handle)
         .layer(middleware::from_fn_with_state(
             state.clone(),
