@@ -232,84 +232,81 @@ pub struct ZipCheckArgs {
     pub version: Option<String>,
 }
 
-/// Every flag is also a `MODWARDEN_<NAME>` environment variable and a key of
-/// the config file; flags win over the environment, which wins over the file.
+/// `modwarden serve`: the config file, and every setting, declared once in
+/// [`proxy::config::Layer`] (flag, `MODWARDEN_<NAME>` variable and file key).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Config file (TOML). Default: ./modwarden.toml if it exists.
-    #[arg(long, value_name = "FILE")]
+    /// Config file (TOML) [default: ./modwarden.toml if it exists].
+    #[arg(long, env = "MODWARDEN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:3000].
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Store: a directory, or an object store URL such as s3://bucket/prefix (endpoint and credentials from AWS_* variables) [default: the user's cache directory/modwarden].
-    #[arg(long, value_name = "DIR|URL")]
-    pub store: Option<PathBuf>,
-    /// Local directory for download staging and checksum database state [default: the store directory; for an object store, the user's cache directory/modwarden-state].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Upstream proxies, GOPROXY syntax (`,` falls through on 404/410, `|` on any error) [default: the go command's default].
-    #[arg(long, value_name = "LIST")]
-    pub upstream: Option<String>,
-    /// Checksum database, GOSUMDB syntax: 'name+hash+key [URL]' (repeatable; the first verifies modules) [default: the go command's default].
-    #[arg(long, value_name = "SUMDB")]
-    pub sumdb: Vec<String>,
-    /// Modules not verified against the checksum database (GONOSUMDB patterns).
-    #[arg(long, value_name = "PATTERNS")]
-    pub nosumdb: Option<String>,
-    /// Private modules (GOPRIVATE patterns): fetched only from --private-upstream, never checked against a public checksum database.
-    #[arg(long, value_name = "PATTERNS")]
-    pub private: Option<String>,
-    /// Upstreams for private modules, GOPROXY syntax.
-    #[arg(long, value_name = "LIST")]
-    pub private_upstream: Option<String>,
-    /// Redis URL (redis://host:port) shared by the instances of one store: one upstream fetch per version across instances, and a shared not-found cache.
-    #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
-    /// Serve only what the store has; never contact an upstream.
-    #[arg(long)]
-    pub offline: bool,
-    /// Upstream first-byte and idle-read timeout in seconds [default: 30].
-    #[arg(long, value_name = "SECS")]
-    pub upstream_timeout: Option<u64>,
-    /// Overall deadline of one upstream request, retries included, in seconds [default: 120].
-    #[arg(long, value_name = "SECS")]
-    pub request_deadline: Option<u64>,
-    /// Upstream fetches at once; beyond it requests get 503 with Retry-After [default: 64].
-    #[arg(long, value_name = "N")]
-    pub max_upstream_concurrency: Option<usize>,
-    /// Attempts per upstream request, the first included (1 = no retries) [default: 3].
-    #[arg(long, value_name = "N")]
-    pub upstream_attempts: Option<u32>,
-    /// Consecutive failures that open an upstream's circuit breaker [default: 5].
-    #[arg(long, value_name = "N")]
-    pub breaker_threshold: Option<u32>,
-    /// Seconds an open circuit breaker waits before letting one probe through [default: 30].
-    #[arg(long, value_name = "SECS")]
-    pub breaker_cooldown: Option<u64>,
-    /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB), served without disk reads or re-hashing [default: 32].
-    #[arg(long, value_name = "MIB")]
-    pub hot_cache_mib: Option<u64>,
-    /// Seconds a large stored file (over 1 MiB) that hashed correctly is served without hashing it again, while the file is provably unchanged (same inode, size, modification and change time); 0 hashes every read [default: 600].
-    #[arg(long, value_name = "SECS")]
-    pub reverify_after: Option<u64>,
-    /// Client connections open at once; more wait in the listen backlog [default: 4096].
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// TTL of list, @latest and query answers in seconds [default: 300].
-    #[arg(long, value_name = "SECS")]
-    pub list_ttl: Option<u64>,
-    /// TTL of not-found answers for an explicit version in seconds [default: 60].
-    #[arg(long, value_name = "SECS")]
-    pub negative_ttl: Option<u64>,
-    /// How long past their TTL list/@latest answers may be served when every upstream fails, in seconds [default: 604800].
-    #[arg(long, value_name = "SECS")]
-    pub stale_if_error: Option<u64>,
-    /// Access log format: text or json [default: text].
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
+    #[command(flatten)]
+    pub settings: proxy::config::Layer,
 }
 
 pub fn parse() -> Cli {
-    Cli::parse()
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Cli::command()
+        .mut_subcommand("serve", proxy::config::for_process)
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// The `--flags` in the first column of README.md's `serve` settings
+    /// table (`| flag | meaning |`).
+    fn readme_flags() -> BTreeSet<String> {
+        let readme = include_str!("../../../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| l.trim() != "| flag | meaning |")
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(
+            !table.is_empty(),
+            "no `| flag | meaning |` table in README.md"
+        );
+        let mut flags = BTreeSet::new();
+        for row in table {
+            let first = row
+                .trim_start_matches('|')
+                .split(" | ")
+                .next()
+                .unwrap_or("");
+            for word in first.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+                if let Some(name) = word.strip_prefix("--").filter(|n| !n.is_empty()) {
+                    flags.insert(name.to_string());
+                }
+            }
+        }
+        flags
+    }
+
+    #[test]
+    fn readme_settings_table_lists_exactly_the_serve_flags() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let serve = cli.find_subcommand("serve").expect("a serve subcommand");
+        let declared: BTreeSet<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help")
+            .map(str::to_string)
+            .collect();
+        let documented = readme_flags();
+        let undocumented: Vec<_> = declared.difference(&documented).collect();
+        let undeclared: Vec<_> = documented.difference(&declared).collect();
+        assert!(
+            undocumented.is_empty() && undeclared.is_empty(),
+            "README.md's serve table is out of date: declared but not in the table: {undocumented:?}; \
+             in the table but not declared: {undeclared:?}"
+        );
+    }
 }

@@ -1,133 +1,313 @@
-//! `modwarden serve` configuration: `modwarden.toml`, `MODWARDEN_*`
-//! environment variables and flags, merged by a pure function.
+//! `modwarden serve` configuration: flags, `MODWARDEN_*` environment
+//! variables and `modwarden.toml`, each setting declared once.
 //!
-//! Precedence: flags over environment over file over defaults. Every key of the
-//! file is also an environment variable (`MODWARDEN_` + upper-case, `-` as
-//! `_`) and a flag (`--key`). Unknown file keys are an error, so a typo never
-//! silently becomes a default.
+//! [`Layer`] is the declaration: one field per setting, which clap reads as
+//! `--name` and `MODWARDEN_NAME` (the flag and environment layer in one) and
+//! serde reads as the `name` key of the file (unknown keys are an error, so a
+//! typo never silently becomes a default). [`Layer::builtin_defaults`] is the
+//! table of fixed defaults. [`resolve`] turns one merged layer into the
+//! [`ServeConfig`] the server runs with; [`merge`] is the same without any
+//! process environment, for tests.
+//!
+//! Precedence: flags over environment over file over defaults. An
+//! environment variable that is set but empty counts as unset.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{Resettable, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{Arg, Args, Command, FromArgMatches as _};
 use gomod::goenv::{ProxyKind, ProxyList, SumdbSpec};
 use gomod::pattern::Patterns;
 use serde::Deserialize;
 
-/// Names of every environment variable `serve` reads, in one place.
-pub mod env {
-    /// `--listen`.
-    pub const LISTEN: &str = "MODWARDEN_LISTEN";
-    /// `--store`.
-    pub const STORE: &str = "MODWARDEN_STORE";
-    /// `--upstream`.
-    pub const UPSTREAM: &str = "MODWARDEN_UPSTREAM";
-    /// `--sumdb` (several values separated by `;`).
-    pub const SUMDB: &str = "MODWARDEN_SUMDB";
-    /// `--nosumdb`.
-    pub const NOSUMDB: &str = "MODWARDEN_NOSUMDB";
-    /// `--private`.
-    pub const PRIVATE: &str = "MODWARDEN_PRIVATE";
-    /// `--private-upstream`.
-    pub const PRIVATE_UPSTREAM: &str = "MODWARDEN_PRIVATE_UPSTREAM";
-    /// `--offline`.
-    pub const OFFLINE: &str = "MODWARDEN_OFFLINE";
-    /// `--hot-cache-mib`.
-    pub const HOT_CACHE_MIB: &str = "MODWARDEN_HOT_CACHE_MIB";
-    /// `--reverify-after`.
-    pub const REVERIFY_AFTER: &str = "MODWARDEN_REVERIFY_AFTER";
-    /// `--redis`.
-    pub const REDIS: &str = "MODWARDEN_REDIS";
-    /// `--state-dir`.
-    pub const STATE_DIR: &str = "MODWARDEN_STATE_DIR";
-    /// `--config`: the config file.
-    pub const CONFIG: &str = "MODWARDEN_CONFIG";
-    /// `--upstream-timeout`: first-byte and idle-read timeout, seconds.
-    pub const UPSTREAM_TIMEOUT: &str = "MODWARDEN_UPSTREAM_TIMEOUT";
-    /// `--request-deadline`: overall deadline per upstream request, seconds.
-    pub const REQUEST_DEADLINE: &str = "MODWARDEN_REQUEST_DEADLINE";
-    /// `--max-upstream-concurrency`.
-    pub const MAX_UPSTREAM_CONCURRENCY: &str = "MODWARDEN_MAX_UPSTREAM_CONCURRENCY";
-    /// `--upstream-attempts`.
-    pub const UPSTREAM_ATTEMPTS: &str = "MODWARDEN_UPSTREAM_ATTEMPTS";
-    /// `--breaker-threshold`.
-    pub const BREAKER_THRESHOLD: &str = "MODWARDEN_BREAKER_THRESHOLD";
-    /// `--breaker-cooldown`, seconds.
-    pub const BREAKER_COOLDOWN: &str = "MODWARDEN_BREAKER_COOLDOWN";
-    /// `--max-connections`.
-    pub const MAX_CONNECTIONS: &str = "MODWARDEN_MAX_CONNECTIONS";
-    /// `--list-ttl`, seconds.
-    pub const LIST_TTL: &str = "MODWARDEN_LIST_TTL";
-    /// `--negative-ttl`, seconds.
-    pub const NEGATIVE_TTL: &str = "MODWARDEN_NEGATIVE_TTL";
-    /// `--stale-if-error`, seconds.
-    pub const STALE_IF_ERROR: &str = "MODWARDEN_STALE_IF_ERROR";
-    /// `--log-format` (`text` or `json`).
-    pub const LOG_FORMAT: &str = "MODWARDEN_LOG_FORMAT";
-    /// Where the default store lives: `$XDG_CACHE_HOME/modwarden`.
-    pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
-    /// ... else `$HOME/.cache/modwarden`.
-    pub const HOME: &str = "HOME";
+/// Declares the settings struct and, from the same field list, the merge of
+/// two layers ([`Layer::or`]).
+macro_rules! settings {
+    (
+        $(#[$sm:meta])*
+        pub struct $name:ident {
+            $( $(#[$fm:meta])* pub $f:ident : Option<$t:ty>, )*
+        }
+    ) => {
+        $(#[$sm])*
+        pub struct $name {
+            $( $(#[$fm])* pub $f: Option<$t>, )*
+        }
+
+        impl $name {
+            /// Each setting from `self`, else from `lower`.
+            pub fn or(self, lower: $name) -> $name {
+                $name { $( $f: self.$f.or(lower.$f), )* }
+            }
+
+            /// The settings this layer sets, by field (= argument id), as text.
+            fn shown(&self) -> Vec<(&'static str, String)> {
+                let mut out = Vec::new();
+                $( if let Some(v) = &self.$f { out.push((stringify!($f), Shown::shown(v))); } )*
+                out
+            }
+        }
+    };
 }
 
-/// One layer of settings: the file, the environment or the flags. Every field
-/// is optional; [`merge`] fills what no layer sets with defaults.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Layer {
-    /// Address to listen on, `host:port`.
-    pub listen: Option<String>,
-    /// Store: a local directory, or an object store URL (`s3://bucket/prefix`,
-    /// `gs://...`, `az://...`; credentials and endpoint from the usual
-    /// `AWS_*`/`GOOGLE_*`/`AZURE_*` variables).
-    pub store: Option<PathBuf>,
-    /// Local directory for download staging and the checksum database's
-    /// latest tree (default: the store directory, or the user's cache
-    /// directory when the store is an object store).
-    pub state_dir: Option<PathBuf>,
-    /// Upstream proxies, GOPROXY syntax.
-    pub upstream: Option<String>,
-    /// Checksum databases, GOSUMDB syntax each (`name+hash+key [URL]`).
-    pub sumdb: Option<Vec<String>>,
-    /// Modules not checked against the checksum database (GONOSUMDB syntax).
-    pub nosumdb: Option<String>,
-    /// Private modules (GOPRIVATE syntax): private upstream only, no checksum database.
-    pub private: Option<String>,
-    /// Upstreams for private modules, GOPROXY syntax.
-    pub private_upstream: Option<String>,
-    /// Serve only what the store has.
-    pub offline: Option<bool>,
-    /// Redis URL shared by the instances of one store: fetch locks and the
-    /// negative cache.
-    pub redis: Option<String>,
-    /// First-byte and idle-read timeout for upstreams, seconds.
-    pub upstream_timeout: Option<u64>,
-    /// Overall deadline of one upstream request, retries included, seconds.
-    pub request_deadline: Option<u64>,
-    /// Upstream fetches running at once; more get 503 with Retry-After.
-    pub max_upstream_concurrency: Option<usize>,
-    /// Client connections open at once; more wait in the backlog.
-    pub max_connections: Option<usize>,
-    /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB).
-    pub hot_cache_mib: Option<u64>,
-    /// Seconds a large stored file that hashed correctly is served without
-    /// hashing it again while the file is unchanged (0: hash every read).
-    pub reverify_after: Option<u64>,
-    /// Attempts per upstream request (1 = no retries).
-    pub upstream_attempts: Option<u32>,
-    /// Consecutive failures that open an upstream's circuit breaker.
-    pub breaker_threshold: Option<u32>,
-    /// Seconds an open breaker waits before one probe request.
-    pub breaker_cooldown: Option<u64>,
-    /// TTL of `list`, `@latest` and query answers, seconds.
-    pub list_ttl: Option<u64>,
-    /// TTL of "not found" answers for an explicit version, seconds.
-    pub negative_ttl: Option<u64>,
-    /// How long past their TTL mutable answers may be served when every upstream fails, seconds.
-    pub stale_if_error: Option<u64>,
-    /// `text` or `json` access log.
-    pub log_format: Option<String>,
+settings! {
+    /// Every setting of `modwarden serve`, each optional: a layer of the
+    /// configuration (the flags with the environment, or the file).
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Layer {
+        /// Address to listen on, host:port with an IP address.
+        #[arg(long, env = "MODWARDEN_LISTEN", value_name = "ADDR")]
+        pub listen: Option<String>,
+        /// Store: a directory, or an object store URL such as s3://bucket/prefix (gs://, az://, memory:///; endpoint and credentials from the usual AWS_* variables) [default: $XDG_CACHE_HOME/modwarden or ~/.cache/modwarden].
+        #[arg(long, env = "MODWARDEN_STORE", value_name = "DIR|URL")]
+        pub store: Option<PathBuf>,
+        /// Local directory for download staging and the checksum database's latest tree [default: the store directory; for an object store, ~/.cache/modwarden-state].
+        #[arg(long, env = "MODWARDEN_STATE_DIR", value_name = "DIR")]
+        pub state_dir: Option<PathBuf>,
+        /// Upstream proxies, GOPROXY syntax (`,` falls through on 404/410, `|` on any error) [default: the go command's default, without `direct`].
+        #[arg(long, env = "MODWARDEN_UPSTREAM", value_name = "LIST")]
+        pub upstream: Option<String>,
+        /// Checksum database, GOSUMDB syntax: 'name+hash+key [URL]' (repeatable; `;` separates several in the variable; the first verifies modules; `off` for none) [default: the go command's default].
+        #[arg(long, env = "MODWARDEN_SUMDB", value_name = "SUMDB", value_delimiter = ';')]
+        pub sumdb: Option<Vec<String>>,
+        /// Modules not verified against the checksum database (GONOSUMDB patterns).
+        #[arg(long, env = "MODWARDEN_NOSUMDB", value_name = "PATTERNS")]
+        pub nosumdb: Option<String>,
+        /// Private modules (GOPRIVATE patterns): fetched only from --private-upstream, never checked against a public checksum database.
+        #[arg(long, env = "MODWARDEN_PRIVATE", value_name = "PATTERNS")]
+        pub private: Option<String>,
+        /// Upstreams for private modules, GOPROXY syntax.
+        #[arg(long, env = "MODWARDEN_PRIVATE_UPSTREAM", value_name = "LIST")]
+        pub private_upstream: Option<String>,
+        /// Serve only what the store has; never contact an upstream.
+        #[arg(
+            long,
+            env = "MODWARDEN_OFFLINE",
+            value_name = "BOOL",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "true",
+            value_parser = boolean(),
+        )]
+        pub offline: Option<bool>,
+        /// Redis URL (redis://host:port) shared by the instances of one store: one upstream fetch per version across instances, and a shared not-found cache.
+        #[arg(long, env = "MODWARDEN_REDIS", value_name = "URL")]
+        pub redis: Option<String>,
+        /// Upstream first-byte and idle-read timeout in seconds.
+        #[arg(long, env = "MODWARDEN_UPSTREAM_TIMEOUT", value_name = "SECS", value_parser = number::<u64>())]
+        pub upstream_timeout: Option<u64>,
+        /// Overall deadline of one upstream request, retries included, in seconds.
+        #[arg(long, env = "MODWARDEN_REQUEST_DEADLINE", value_name = "SECS", value_parser = number::<u64>())]
+        pub request_deadline: Option<u64>,
+        /// Upstream fetches at once; beyond it requests get 503 with Retry-After.
+        #[arg(long, env = "MODWARDEN_MAX_UPSTREAM_CONCURRENCY", value_name = "N", value_parser = number::<usize>())]
+        pub max_upstream_concurrency: Option<usize>,
+        /// Client connections open at once; more wait in the listen backlog.
+        #[arg(long, env = "MODWARDEN_MAX_CONNECTIONS", value_name = "N", value_parser = number::<usize>())]
+        pub max_connections: Option<usize>,
+        /// MiB of memory for hot small files (.info, .mod, zips up to 2 MiB), served without disk reads or re-hashing.
+        #[arg(long, env = "MODWARDEN_HOT_CACHE_MIB", value_name = "MIB", value_parser = number::<u64>())]
+        pub hot_cache_mib: Option<u64>,
+        /// Seconds a large stored file (over 1 MiB) that hashed correctly is served without hashing it again, while the file is provably unchanged (same inode, size, modification and change time); 0 hashes every read (local store only).
+        #[arg(long, env = "MODWARDEN_REVERIFY_AFTER", value_name = "SECS", value_parser = number::<u64>())]
+        pub reverify_after: Option<u64>,
+        /// Attempts per upstream request, the first included (1 = no retries).
+        #[arg(long, env = "MODWARDEN_UPSTREAM_ATTEMPTS", value_name = "N", value_parser = number::<u32>())]
+        pub upstream_attempts: Option<u32>,
+        /// Consecutive failures that open an upstream's circuit breaker.
+        #[arg(long, env = "MODWARDEN_BREAKER_THRESHOLD", value_name = "N", value_parser = number::<u32>())]
+        pub breaker_threshold: Option<u32>,
+        /// Seconds an open circuit breaker waits before letting one probe through.
+        #[arg(long, env = "MODWARDEN_BREAKER_COOLDOWN", value_name = "SECS", value_parser = number::<u64>())]
+        pub breaker_cooldown: Option<u64>,
+        /// TTL of list, @latest and query answers in seconds.
+        #[arg(long, env = "MODWARDEN_LIST_TTL", value_name = "SECS", value_parser = number::<u64>())]
+        pub list_ttl: Option<u64>,
+        /// TTL of not-found answers for an explicit version in seconds (five times that for list/@latest probes).
+        #[arg(long, env = "MODWARDEN_NEGATIVE_TTL", value_name = "SECS", value_parser = number::<u64>())]
+        pub negative_ttl: Option<u64>,
+        /// How long past their TTL mutable answers may be served when every upstream fails, in seconds.
+        #[arg(long, env = "MODWARDEN_STALE_IF_ERROR", value_name = "SECS", value_parser = number::<u64>())]
+        pub stale_if_error: Option<u64>,
+        /// Access log format: text or json.
+        #[arg(long, env = "MODWARDEN_LOG_FORMAT", value_name = "FORMAT")]
+        pub log_format: Option<String>,
+    }
+}
+
+impl Layer {
+    /// The fixed defaults, in one table. The store, state directory,
+    /// upstreams and checksum databases have none here: they come from the
+    /// user's home and the go command (see [`resolve`]).
+    pub fn builtin_defaults() -> Layer {
+        Layer {
+            listen: Some("127.0.0.1:3000".into()),
+            offline: Some(false),
+            upstream_timeout: Some(30),
+            request_deadline: Some(120),
+            max_upstream_concurrency: Some(64),
+            max_connections: Some(4096),
+            hot_cache_mib: Some(32),
+            reverify_after: Some(600),
+            upstream_attempts: Some(3),
+            breaker_threshold: Some(5),
+            breaker_cooldown: Some(30),
+            list_ttl: Some(300),
+            negative_ttl: Some(60),
+            stale_if_error: Some(7 * 24 * 3600),
+            log_format: Some("text".into()),
+            ..Layer::default()
+        }
+    }
+}
+
+/// How a set value is shown in `--help`.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_display {
+    ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
+}
+shown_by_display!(String, bool, u32, u64, usize);
+
+impl Shown for PathBuf {
+    fn shown(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Shown for Vec<String> {
+    fn shown(&self) -> String {
+        self.join(";")
+    }
+}
+
+/// A value parser whose error names where the bad value came from: the
+/// flag, or its `MODWARDEN_*` variable.
+#[derive(Clone)]
+struct Checked<T> {
+    parse: fn(&str) -> Result<T, String>,
+}
+
+fn number<T: std::str::FromStr>() -> Checked<T> {
+    Checked {
+        parse: |s| s.trim().parse().map_err(|_| "want a whole number".into()),
+    }
+}
+
+fn boolean() -> Checked<bool> {
+    Checked {
+        parse: |s| match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err("want true or false".into()),
+        },
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        (self.parse)(&text).map_err(|reason| {
+            let key = match (arg, source) {
+                (Some(a), ValueSource::EnvVariable) => a
+                    .get_env()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                (Some(a), _) => format!("--{}", a.get_long().unwrap_or_default()),
+                (None, _) => "value".into(),
+            };
+            let mut err = clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("invalid {key} {text:?}: {reason}\n"),
+            )
+            .with_cmd(cmd);
+            err.insert(ContextKind::Custom, ContextValue::String(reason));
+            err
+        })
+    }
+}
+
+/// The `serve` arguments as the binary parses them from the process: each
+/// setting's help ends with its default from [`Layer::builtin_defaults`],
+/// and a `MODWARDEN_*` variable that is set but empty is ignored (clap would
+/// read it as an empty value).
+pub fn for_process(cmd: Command) -> Command {
+    let defaults = Layer::builtin_defaults().shown();
+    cmd.mut_args(|a| {
+        let a = match defaults.iter().find(|(id, _)| a.get_id() == *id) {
+            Some((_, d)) => {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                a.help(format!("{help} [default: {d}]"))
+            }
+            None => a,
+        };
+        let empty = a
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty { a.env(Resettable::Reset) } else { a }
+    })
+}
+
+/// Reads the `MODWARDEN_*` variables of `vars` into a layer, as clap reads
+/// them from the process for the flags (same declarations, same parsers).
+/// Empty values count as unset.
+pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
+    let declared = Layer::augment_args(Command::new("serve"));
+    let names: Vec<(String, String)> = declared
+        .get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let env = a.get_env()?.to_str()?;
+            Some((long.to_string(), env.to_string()))
+        })
+        .collect();
+    // The process environment clap read while declaring is dropped: only
+    // `vars` counts.
+    let bare = declared
+        .no_binary_name(true)
+        .mut_args(|a| a.env(Resettable::Reset));
+    let mut layer = Layer::default();
+    for (long, env) in names {
+        let Some(value) = vars.get(&env).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let invalid = |e: clap::Error| ConfigError::Invalid {
+            key: env.clone(),
+            value: value.clone(),
+            reason: match e.get(ContextKind::Custom) {
+                Some(ContextValue::String(r)) => r.clone(),
+                _ => e.kind().to_string(),
+            },
+        };
+        let matches = bare
+            .clone()
+            .try_get_matches_from([format!("--{long}={value}")])
+            .map_err(invalid)?;
+        layer.update_from_arg_matches(&matches).map_err(invalid)?;
+    }
+    Ok(layer)
 }
 
 /// A configured checksum database.
@@ -144,7 +324,6 @@ pub struct SumdbConfig {
     /// Whether `url` was given explicitly (then no upstream is tried first).
     pub explicit_url: bool,
 }
-
 /// The effective configuration of `serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -247,73 +426,6 @@ pub fn parse_file(path: &str, text: &str) -> Result<Layer, ConfigError> {
     })
 }
 
-/// Reads the `MODWARDEN_*` variables of `vars` into a layer.
-pub fn env_layer(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
-    Ok(Layer {
-        listen: get(env::LISTEN),
-        store: get(env::STORE).map(PathBuf::from),
-        state_dir: get(env::STATE_DIR).map(PathBuf::from),
-        upstream: get(env::UPSTREAM),
-        sumdb: get(env::SUMDB).map(|v| {
-            v.split(';')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
-        nosumdb: get(env::NOSUMDB),
-        private: get(env::PRIVATE),
-        private_upstream: get(env::PRIVATE_UPSTREAM),
-        redis: get(env::REDIS),
-        offline: get(env::OFFLINE)
-            .map(|v| parse_bool(env::OFFLINE, &v))
-            .transpose()?,
-        upstream_timeout: parse_num(vars, env::UPSTREAM_TIMEOUT)?,
-        request_deadline: parse_num(vars, env::REQUEST_DEADLINE)?,
-        max_upstream_concurrency: parse_num(vars, env::MAX_UPSTREAM_CONCURRENCY)?,
-        max_connections: parse_num(vars, env::MAX_CONNECTIONS)?,
-        hot_cache_mib: parse_num(vars, env::HOT_CACHE_MIB)?,
-        reverify_after: parse_num(vars, env::REVERIFY_AFTER)?,
-        upstream_attempts: parse_num(vars, env::UPSTREAM_ATTEMPTS)?,
-        breaker_threshold: parse_num(vars, env::BREAKER_THRESHOLD)?,
-        breaker_cooldown: parse_num(vars, env::BREAKER_COOLDOWN)?,
-        list_ttl: parse_num(vars, env::LIST_TTL)?,
-        negative_ttl: parse_num(vars, env::NEGATIVE_TTL)?,
-        stale_if_error: parse_num(vars, env::STALE_IF_ERROR)?,
-        log_format: get(env::LOG_FORMAT),
-    })
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::Invalid {
-            key: key.into(),
-            value: v.into(),
-            reason: "want true or false".into(),
-        }),
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(
-    vars: &BTreeMap<String, String>,
-    key: &str,
-) -> Result<Option<T>, ConfigError> {
-    match vars.get(key).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError::Invalid {
-                key: key.into(),
-                value: v.clone(),
-                reason: "want a whole number".into(),
-            }),
-    }
-}
-
 /// Defaults that come from outside: where the go command's own defaults are.
 #[derive(Debug, Clone, Default)]
 pub struct Defaults {
@@ -324,30 +436,39 @@ pub struct Defaults {
     pub gosumdb: Option<String>,
 }
 
-/// Merges the layers (flags over env over file) with the defaults. Pure: no
-/// environment or disk access.
+/// Merges the layers (flags over env over file) with the defaults. Pure: the
+/// environment is `env_vars`, never the process's; no disk access.
 pub fn merge(
     file: Layer,
     env_vars: &BTreeMap<String, String>,
     flags: Layer,
     defaults: &Defaults,
 ) -> Result<ServeConfig, ConfigError> {
-    let envl = env_layer(env_vars)?;
-    macro_rules! pick {
-        ($f:ident) => {
-            flags.$f.clone().or(envl.$f.clone()).or(file.$f.clone())
-        };
-    }
+    let layer = flags.or(env_layer(env_vars)?).or(file);
+    resolve(layer, env_vars, defaults)
+}
+
+/// The configuration from one merged layer (the flags with the environment
+/// over the file): [`Layer::builtin_defaults`] fill the rest, the store's
+/// default comes from `XDG_CACHE_HOME`/`HOME` in `env_vars`, the upstreams'
+/// and checksum databases' from `defaults`. Every value is checked here.
+pub fn resolve(
+    layer: Layer,
+    env_vars: &BTreeMap<String, String>,
+    defaults: &Defaults,
+) -> Result<ServeConfig, ConfigError> {
+    // Every field `builtin_defaults` sets is `Some` from here on.
+    let s = layer.or(Layer::builtin_defaults());
     let mut warnings = Vec::new();
 
-    let listen_s = pick!(listen).unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let listen_s = s.listen.unwrap_or_default();
     let listen: SocketAddr = listen_s.parse().map_err(|_| ConfigError::Invalid {
         key: "--listen".into(),
         value: listen_s.clone(),
         reason: "want host:port with an IP address, e.g. 127.0.0.1:3000 or [::]:3000".into(),
     })?;
 
-    let store = match pick!(store) {
+    let store = match s.store {
         Some(p) => p,
         None => default_store(env_vars).ok_or_else(|| ConfigError::Invalid {
             key: "--store".into(),
@@ -358,21 +479,21 @@ pub fn merge(
     };
 
     let store_text = store.to_string_lossy().to_string();
-    let store_url = match store_text.split_once("://") {
-        Some((scheme, _)) if OBJECT_SCHEMES.contains(&scheme) => Some(store_text.clone()),
-        Some((scheme, _)) => {
+    let store_url = match store::Location::parse(&store_text) {
+        Ok(store::Location::Url(u)) => Some(u),
+        Ok(store::Location::Dir(_)) => None,
+        Err(e) => {
             return Err(ConfigError::Invalid {
                 key: "--store".into(),
-                value: store_text.clone(),
-                reason: format!(
-                    "unknown store scheme {scheme:?}: use a directory or one of {}",
-                    OBJECT_SCHEMES.join(", ")
-                ),
+                value: store_text,
+                reason: match e {
+                    store::Error::InvalidLocation { reason, .. } => reason,
+                    other => other.to_string(),
+                },
             });
         }
-        None => None,
     };
-    let state_dir = match (pick!(state_dir), &store_url) {
+    let state_dir = match (s.state_dir, &store_url) {
         (Some(d), _) => d,
         (None, None) => store.clone(),
         (None, Some(_)) => default_store(env_vars)
@@ -385,11 +506,11 @@ pub fn merge(
             })?,
     };
 
-    let offline = pick!(offline).unwrap_or(false);
+    let offline = s.offline.unwrap_or_default();
     let upstream = if offline {
         ProxyList::default()
     } else {
-        let value = match pick!(upstream) {
+        let value = match s.upstream {
             Some(v) => v,
             None => defaults.goproxy.clone().ok_or(ConfigError::NoUpstream)?,
         };
@@ -398,17 +519,21 @@ pub fn merge(
     if !offline && upstream.entries.is_empty() {
         return Err(ConfigError::NoUpstream);
     }
-    let private_upstream = match pick!(private_upstream) {
+    let private_upstream = match s.private_upstream {
         Some(v) if !offline => proxy_list("--private-upstream", &v, &mut warnings)?,
         _ => ProxyList::default(),
     };
 
-    let sumdb_values = match pick!(sumdb) {
+    let sumdb_values: Vec<String> = match s.sumdb {
         Some(v) => v,
         None => vec![defaults.gosumdb.clone().unwrap_or_default()],
-    };
+    }
+    .iter()
+    .map(|v| v.trim().to_string())
+    .filter(|v| !v.is_empty())
+    .collect();
     let mut sumdb = Vec::new();
-    for v in sumdb_values.iter().filter(|v| !v.trim().is_empty()) {
+    for v in &sumdb_values {
         let spec = SumdbSpec::parse(v).map_err(|e| ConfigError::Invalid {
             key: "--sumdb".into(),
             value: v.clone(),
@@ -439,7 +564,7 @@ pub fn merge(
             }
         }
     }
-    if sumdb.is_empty() && !sumdb_values.iter().any(|v| v.trim() == "off") {
+    if sumdb.is_empty() && !sumdb_values.iter().any(|v| v == "off") {
         return Err(ConfigError::Invalid {
             key: "--sumdb".into(),
             value: String::new(),
@@ -447,9 +572,8 @@ pub fn merge(
         });
     }
 
-    let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
-    let log_format = pick!(log_format).unwrap_or_else(|| "text".into());
-    let log_json = match log_format.as_str() {
+    let secs = |v: Option<u64>| Duration::from_secs(v.unwrap_or_default());
+    let log_json = match s.log_format.unwrap_or_default().as_str() {
         "text" => false,
         "json" => true,
         other => {
@@ -460,7 +584,7 @@ pub fn merge(
             });
         }
     };
-    let max_upstream_concurrency = pick!(max_upstream_concurrency).unwrap_or(64);
+    let max_upstream_concurrency = s.max_upstream_concurrency.unwrap_or_default();
     if max_upstream_concurrency == 0 {
         return Err(ConfigError::Invalid {
             key: "--max-upstream-concurrency".into(),
@@ -475,23 +599,23 @@ pub fn merge(
         state_dir,
         upstream,
         sumdb,
-        nosumdb: Patterns::parse(&pick!(nosumdb).unwrap_or_default()),
-        private: Patterns::parse(&pick!(private).unwrap_or_default()),
+        nosumdb: Patterns::parse(&s.nosumdb.unwrap_or_default()),
+        private: Patterns::parse(&s.private.unwrap_or_default()),
         private_upstream,
         offline,
-        redis: pick!(redis),
-        upstream_timeout: secs(pick!(upstream_timeout), 30),
-        request_deadline: secs(pick!(request_deadline), 120),
+        redis: s.redis,
+        upstream_timeout: secs(s.upstream_timeout),
+        request_deadline: secs(s.request_deadline),
         max_upstream_concurrency,
-        max_connections: pick!(max_connections).unwrap_or(4096).max(1),
-        hot_cache_mib: pick!(hot_cache_mib).unwrap_or(32),
-        reverify_after: secs(pick!(reverify_after), 600),
-        upstream_attempts: pick!(upstream_attempts).unwrap_or(3).max(1),
-        breaker_threshold: pick!(breaker_threshold).unwrap_or(5).max(1),
-        breaker_cooldown: secs(pick!(breaker_cooldown), 30),
-        list_ttl: secs(pick!(list_ttl), 300),
-        negative_ttl: secs(pick!(negative_ttl), 60),
-        stale_if_error: secs(pick!(stale_if_error), 7 * 24 * 3600),
+        max_connections: s.max_connections.unwrap_or_default().max(1),
+        hot_cache_mib: s.hot_cache_mib.unwrap_or_default(),
+        reverify_after: secs(s.reverify_after),
+        upstream_attempts: s.upstream_attempts.unwrap_or_default().max(1),
+        breaker_threshold: s.breaker_threshold.unwrap_or_default().max(1),
+        breaker_cooldown: secs(s.breaker_cooldown),
+        list_ttl: secs(s.list_ttl),
+        negative_ttl: secs(s.negative_ttl),
+        stale_if_error: secs(s.stale_if_error),
         log_json,
         warnings,
     };
@@ -500,7 +624,7 @@ pub fn merge(
 }
 
 /// URL schemes `--store` accepts besides a directory.
-pub const OBJECT_SCHEMES: [&str; 6] = ["s3", "s3a", "gs", "az", "azure", "memory"];
+pub use store::OBJECT_SCHEMES;
 
 fn proxy_list(
     key: &str,
@@ -525,11 +649,13 @@ fn proxy_list(
     Ok(kept)
 }
 
-fn default_store(vars: &BTreeMap<String, String>) -> Option<PathBuf> {
-    if let Some(x) = vars.get(env::XDG_CACHE_HOME).filter(|v| v.starts_with('/')) {
+/// Serve's default store directory: `$XDG_CACHE_HOME/modwarden` (an
+/// absolute XDG_CACHE_HOME only), else `$HOME/.cache/modwarden`.
+pub fn default_store(vars: &BTreeMap<String, String>) -> Option<PathBuf> {
+    if let Some(x) = vars.get("XDG_CACHE_HOME").filter(|v| v.starts_with('/')) {
         return Some(PathBuf::from(x).join("modwarden"));
     }
-    let home = vars.get(env::HOME).filter(|v| !v.is_empty())?;
+    let home = vars.get("HOME").filter(|v| !v.is_empty())?;
     Some(PathBuf::from(home).join(".cache").join("modwarden"))
 }
 
@@ -793,5 +919,178 @@ mod tests {
             c.sumdb[0].url.as_str(),
             "http://127.0.0.1:9/sumdb/sum.golang.org"
         );
+    }
+
+    /// The declarations as clap parses flags, without the process environment.
+    fn parse_flags(argv: &[&str]) -> Result<Layer, clap::Error> {
+        let cmd = Layer::augment_args(Command::new("serve")).mut_args(|a| a.env(Resettable::Reset));
+        let m = cmd.try_get_matches_from(std::iter::once("serve").chain(argv.iter().copied()))?;
+        Layer::from_arg_matches(&m)
+    }
+
+    #[test]
+    fn flags_parse_through_the_declarations() {
+        let l = parse_flags(&[
+            "--offline",
+            "--sumdb",
+            "a.example",
+            "--sumdb",
+            "b.example",
+            "--upstream-timeout",
+            "7",
+            "--store",
+            "/srv/mw",
+        ])
+        .unwrap();
+        assert_eq!(l.offline, Some(true));
+        assert_eq!(l.sumdb, Some(vec!["a.example".into(), "b.example".into()]));
+        assert_eq!(l.upstream_timeout, Some(7));
+        assert_eq!(l.store, Some(PathBuf::from("/srv/mw")));
+        assert_eq!(l.listen, None);
+        assert_eq!(parse_flags(&["--offline=no"]).unwrap().offline, Some(false));
+        assert_eq!(parse_flags(&[]).unwrap(), Layer::default());
+
+        let err = parse_flags(&["--upstream-timeout", "soon"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid --upstream-timeout \"soon\": want a whole number"),
+            "{err}"
+        );
+        let err = parse_flags(&["--offline=maybe"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid --offline \"maybe\": want true or false"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_uses_the_same_declarations() {
+        let l = env_layer(&vars(&[
+            ("MODWARDEN_SUMDB", " a.example ; b.example;"),
+            ("MODWARDEN_OFFLINE", "yes"),
+            ("MODWARDEN_MAX_CONNECTIONS", "9"),
+            ("MODWARDEN_LISTEN", ""),
+            ("MODWARDEN_UNKNOWN", "x"),
+            ("HOME", "/h"),
+        ]))
+        .unwrap();
+        assert_eq!(l.offline, Some(true));
+        assert_eq!(l.max_connections, Some(9));
+        assert_eq!(l.listen, None, "an empty variable is unset");
+        let c = merge(
+            Layer::default(),
+            &vars(&[
+                ("HOME", "/h"),
+                ("MODWARDEN_SUMDB", &format!("{KEY};sum.golang.google.cn")),
+            ]),
+            Layer::default(),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.sumdb.len(), 2, "{:?}", c.sumdb);
+        let sumdb: Vec<String> = l
+            .sumdb
+            .unwrap()
+            .iter()
+            .map(|v| v.trim().to_string())
+            .collect();
+        assert_eq!(sumdb, ["a.example", "b.example", ""]);
+
+        let err = env_layer(&vars(&[("MODWARDEN_UPSTREAM_TIMEOUT", "soon")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid MODWARDEN_UPSTREAM_TIMEOUT \"soon\": want a whole number"
+        );
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_a_variable_and_a_file_key() {
+        let cmd = Layer::augment_args(Command::new("serve"));
+        let args: Vec<&Arg> = cmd.get_arguments().collect();
+        let all = Layer::builtin_defaults()
+            .or(Layer {
+                store: Some("/s".into()),
+                state_dir: Some("/d".into()),
+                upstream: Some("u".into()),
+                sumdb: Some(vec![]),
+                nosumdb: Some("n".into()),
+                private: Some("p".into()),
+                private_upstream: Some("pu".into()),
+                redis: Some("r".into()),
+                ..Layer::default()
+            })
+            .shown();
+        assert_eq!(
+            args.len(),
+            all.len(),
+            "a field without an argument, or the reverse"
+        );
+        for a in args {
+            let long = a
+                .get_long()
+                .unwrap_or_else(|| panic!("{} has no --flag", a.get_id()));
+            assert_eq!(long, a.get_id().as_str().replace('_', "-"));
+            let env = a.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert_eq!(
+                env,
+                format!("MODWARDEN_{}", long.to_ascii_uppercase().replace('-', "_")),
+                "--{long}"
+            );
+            let err = parse_file("m.toml", &format!("{long} = 0\n"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                !err.contains("unknown field"),
+                "--{long} is no file key: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_defaults_table_is_what_an_empty_configuration_gets() {
+        let c = with_flags(Layer::default()).unwrap();
+        let secs = Duration::from_secs;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert!(!c.offline && !c.log_json);
+        assert_eq!(c.upstream_timeout, secs(30));
+        assert_eq!(c.request_deadline, secs(120));
+        assert_eq!(c.max_upstream_concurrency, 64);
+        assert_eq!(c.max_connections, 4096);
+        assert_eq!(c.hot_cache_mib, 32);
+        assert_eq!(c.reverify_after, secs(600));
+        assert_eq!(c.upstream_attempts, 3);
+        assert_eq!(c.breaker_threshold, 5);
+        assert_eq!(c.breaker_cooldown, secs(30));
+        assert_eq!(c.list_ttl, secs(300));
+        assert_eq!(c.negative_ttl, secs(60));
+        assert_eq!(c.stale_if_error, secs(7 * 24 * 3600));
+        assert_eq!(c.redis, None);
+    }
+
+    #[test]
+    fn help_shows_the_defaults_of_the_table() {
+        let mut cmd = for_process(Layer::augment_args(Command::new("serve")));
+        let help = cmd.render_help().to_string();
+        assert!(help.contains("[default: 127.0.0.1:3000]"), "{help}");
+        assert!(help.contains("[default: 604800]"), "{help}");
+        assert!(help.contains("[env: MODWARDEN_LISTEN"), "{help}");
+    }
+
+    #[test]
+    fn one_layer_over_another() {
+        let hi = Layer {
+            listen: Some("127.0.0.1:1".into()),
+            ..Layer::default()
+        };
+        let lo = Layer {
+            listen: Some("127.0.0.1:2".into()),
+            list_ttl: Some(5),
+            ..Layer::default()
+        };
+        let l = hi.or(lo);
+        assert_eq!(l.listen.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(l.list_ttl, Some(5));
     }
 }

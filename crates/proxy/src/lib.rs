@@ -148,28 +148,17 @@ impl App {
         config: &ServeConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<App, StartError> {
-        let store: Arc<dyn store::Store> = match &config.store_url {
-            Some(url) => Arc::new(
-                store::object::ObjectStoreBackend::from_url(url, Vec::<(String, String)>::new())
-                    .await
-                    .map_err(|source| StartError::Store {
-                        path: url.clone(),
-                        source,
-                    })?,
-            ),
-            None => Arc::new(
-                store::local::LocalStore::open_with(&config.store, {
-                    let mut o = store::local::LocalOptions::default();
-                    o.reverify_after = config.reverify_after;
-                    o
-                })
-                .await
-                .map_err(|source| StartError::Store {
-                    path: config.store.display().to_string(),
-                    source,
-                })?,
-            ),
+        let location = match &config.store_url {
+            Some(url) => store::Location::Url(url.clone()),
+            None => store::Location::Dir(config.store.clone()),
         };
+        let options = store::OpenOptions::create().reverify_after(config.reverify_after);
+        let store = store::open(&location, &options)
+            .await
+            .map_err(|source| StartError::Store {
+                path: location.to_string(),
+                source,
+            })?;
         // Downloads are staged in the state directory (the store directory
         // for a local store: the same file system); a crash can leave only
         // `upstream-*.tmp` files, removed here at start.

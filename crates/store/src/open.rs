@@ -270,7 +270,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            matches!(err, Error::NoStore { why: NoStore::Missing, .. }),
+            matches!(
+                err,
+                Error::NoStore {
+                    why: NoStore::Missing,
+                    ..
+                }
+            ),
             "{err}"
         );
         let msg = err.to_string();
@@ -285,7 +291,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            matches!(err, Error::NoStore { why: NoStore::NoMeta, .. }),
+            matches!(
+                err,
+                Error::NoStore {
+                    why: NoStore::NoMeta,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("not a modwarden store"), "{err}");
@@ -306,7 +318,13 @@ mod tests {
         assert_eq!(loc, Location::Url("memory:///".into()));
         let err = open(&loc, &OpenOptions::existing()).await.err().unwrap();
         assert!(
-            matches!(err, Error::NoStore { why: NoStore::NoMeta, .. }),
+            matches!(
+                err,
+                Error::NoStore {
+                    why: NoStore::NoMeta,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("memory:///"), "{err}");
@@ -323,7 +341,10 @@ mod tests {
         ] {
             let err = Location::parse(text).unwrap_err();
             let msg = err.to_string();
-            assert!(matches!(err, Error::InvalidLocation { .. }), "{text}: {msg}");
+            assert!(
+                matches!(err, Error::InvalidLocation { .. }),
+                "{text}: {msg}"
+            );
             assert!(msg.contains(want), "{text}: {msg}");
             assert!(msg.contains(&format!("{text:?}")), "{text}: {msg}");
         }

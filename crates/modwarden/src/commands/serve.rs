@@ -1,6 +1,7 @@
 //! `modwarden serve`: load the configuration, open the store, serve.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -9,35 +10,14 @@ use proxy::config::{self, Defaults, Layer};
 use crate::cli::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let vars: BTreeMap<String, String> = std::env::vars().collect();
-    let file = load_file(&args, &vars)?;
-    let flags = Layer {
-        listen: args.listen,
-        store: args.store,
-        state_dir: args.state_dir,
-        upstream: args.upstream,
-        sumdb: (!args.sumdb.is_empty()).then_some(args.sumdb),
-        nosumdb: args.nosumdb,
-        private: args.private,
-        private_upstream: args.private_upstream,
-        offline: args.offline.then_some(true),
-        redis: args.redis,
-        upstream_timeout: args.upstream_timeout,
-        request_deadline: args.request_deadline,
-        max_upstream_concurrency: args.max_upstream_concurrency,
-        max_connections: args.max_connections,
-        hot_cache_mib: args.hot_cache_mib,
-        reverify_after: args.reverify_after,
-        upstream_attempts: args.upstream_attempts,
-        breaker_threshold: args.breaker_threshold,
-        breaker_cooldown: args.breaker_cooldown,
-        list_ttl: args.list_ttl,
-        negative_ttl: args.negative_ttl,
-        stale_if_error: args.stale_if_error,
-        log_format: args.log_format,
-    };
-    let defaults = go_defaults();
-    let config = config::merge(file, &vars, flags, &defaults)?;
+    // clap has read the flags and the MODWARDEN_* variables into
+    // `args.settings`; the environment here only supplies HOME and
+    // XDG_CACHE_HOME for the default store.
+    let vars: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let file = load_file(args.config)?;
+    let config = config::resolve(args.settings.or(file), &vars, &go_defaults())?;
     crate::logging::init(config.log_json);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,15 +68,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_file(args: &ServeArgs, vars: &BTreeMap<String, String>) -> anyhow::Result<Layer> {
-    let explicit = args
-        .config
-        .clone()
-        .or_else(|| vars.get(config::env::CONFIG).map(Into::into));
+/// The config file: `--config` / `MODWARDEN_CONFIG`, else
+/// `./modwarden.toml` if there is one.
+fn load_file(explicit: Option<PathBuf>) -> anyhow::Result<Layer> {
     let path = match explicit {
         Some(p) => p,
         None => {
-            let p = std::path::PathBuf::from("modwarden.toml");
+            let p = PathBuf::from("modwarden.toml");
             if !p.exists() {
                 return Ok(Layer::default());
             }

@@ -6,6 +6,7 @@
 //! Also the helpers `gc` shares: opening an existing store without creating
 //! one, and progress bars for `store::maint`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,114 +31,37 @@ pub(super) struct OpenedStore {
 
 /// The store named by `--store`, else `$MODWARDEN_STORE`, else serve's
 /// default (`$XDG_CACHE_HOME/modwarden` or `~/.cache/modwarden`).
-fn store_location(flag: Option<String>) -> anyhow::Result<String> {
-    if let Some(s) = flag.filter(|s| !s.is_empty()) {
-        return Ok(s);
-    }
-    if let Some(s) = std::env::var("MODWARDEN_STORE")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        return Ok(s);
-    }
-    if let Some(x) = std::env::var("XDG_CACHE_HOME")
-        .ok()
-        .filter(|v| v.starts_with('/'))
-    {
-        return Ok(PathBuf::from(x).join("modwarden").display().to_string());
-    }
-    match std::env::var("HOME").ok().filter(|v| !v.is_empty()) {
-        Some(h) => Ok(PathBuf::from(h)
-            .join(".cache")
-            .join("modwarden")
-            .display()
-            .to_string()),
-        None => anyhow::bail!("no store given and HOME is unset: pass --store DIR|URL"),
-    }
-}
-
-/// Whether `s` is an object store URL rather than a directory.
-fn is_url(s: &str) -> bool {
-    s.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+fn store_location(flag: Option<String>) -> anyhow::Result<store::Location> {
+    let text = match flag.filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => {
+            let vars: BTreeMap<String, String> = ["MODWARDEN_STORE", "XDG_CACHE_HOME", "HOME"]
+                .into_iter()
+                .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+                .collect();
+            match vars.get("MODWARDEN_STORE").filter(|s| !s.is_empty()) {
+                Some(s) => s.clone(),
+                None => match proxy::config::default_store(&vars) {
+                    Some(d) => d.display().to_string(),
+                    None => anyhow::bail!("no store given and HOME is unset: pass --store DIR|URL"),
+                },
+            }
+        }
+    };
+    Ok(store::Location::parse(&text)?)
 }
 
 /// Opens an existing store; never creates one. A missing directory, or one
-/// without the store's `meta.toml`, is an error naming the path.
+/// (or a bucket prefix) without the store's `meta.toml`, is an error naming
+/// the location ([`store::Error::NoStore`]).
 pub(super) async fn open_existing(flag: Option<String>) -> anyhow::Result<OpenedStore> {
     let location = store_location(flag)?;
-    if is_url(&location) {
-        if !object_store_has_meta(&location).await? {
-            anyhow::bail!(
-                "{location} is not a modwarden store (no {} there); \
-                 `modwarden serve --store {location}` creates one",
-                store::keys::META
-            );
-        }
-        let s =
-            store::object::ObjectStoreBackend::from_url(&location, Vec::<(String, String)>::new())
-                .await
-                .with_context(|| format!("cannot open the store {location}"))?;
-        return Ok(OpenedStore {
-            store: Arc::new(s),
-            location,
-            root: None,
-        });
-    }
-    let root = PathBuf::from(&location);
-    match std::fs::metadata(&root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => anyhow::bail!("the store {} is not a directory", root.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::bail!("the store directory {} does not exist", root.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", root.display())),
-    }
-    if !root.join(store::keys::META).is_file() {
-        anyhow::bail!(
-            "{} is not a modwarden store (no {} in it)",
-            root.display(),
-            store::keys::META
-        );
-    }
-    let s = store::local::LocalStore::open(&root)
-        .await
-        .with_context(|| format!("cannot open the store {}", root.display()))?;
+    let store = store::open(&location, &store::OpenOptions::existing()).await?;
     Ok(OpenedStore {
-        store: Arc::new(s),
-        location,
-        root: Some(root),
+        store,
+        location: location.to_string(),
+        root: location.dir().map(Into::into),
     })
-}
-
-/// Whether the object store at `url` has a `meta.toml` under its prefix.
-/// Checked before opening, since opening writes one for a new store.
-async fn object_store_has_meta(url: &str) -> anyhow::Result<bool> {
-    use object_store::ObjectStore;
-    let parsed = reqwest::Url::parse(url).with_context(|| format!("{url} is not a valid URL"))?;
-    let (s, prefix): (Box<dyn ObjectStore>, String) = if matches!(parsed.scheme(), "s3" | "s3a") {
-        let s = object_store::aws::AmazonS3Builder::from_env()
-            .with_url(url)
-            .build()
-            .with_context(|| format!("cannot open {url}"))?;
-        (Box::new(s), parsed.path().to_string())
-    } else {
-        let (s, p) =
-            object_store::parse_url(&parsed).with_context(|| format!("cannot open {url}"))?;
-        (s, p.to_string())
-    };
-    let prefix = prefix.trim_matches('/');
-    let meta = if prefix.is_empty() {
-        object_store::path::Path::from(store::keys::META)
-    } else {
-        object_store::path::Path::from(format!("{prefix}/{}", store::keys::META))
-    };
-    match s.head(&meta).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot read {url}/{}", store::keys::META)),
-    }
 }
 
 #[derive(serde::Serialize)]
