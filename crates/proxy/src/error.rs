@@ -35,10 +35,17 @@ pub enum ErrorKind {
     NotFound,
     /// Gone: upstream answered 410 (the go command treats it as not found).
     Gone,
-    /// A "not found" or "gone" remembered from an earlier answer.
-    RememberedNotFound {
-        /// Whether it was a 410.
-        gone: bool,
+    /// Upstream refused the request with a 4xx other than 404, 410 and 429
+    /// (a registry's 403 for an unknown path, a 400): its status is passed
+    /// on, and it is not an upstream failure.
+    Refused {
+        /// The upstream's status.
+        status: u16,
+    },
+    /// A not-found, gone or refused answer remembered from an earlier one.
+    Remembered {
+        /// Its status (404, 410 or another 4xx).
+        status: u16,
     },
     /// Offline (`--offline`, `Disable-Module-Fetch`, `/cached-only/`) and not
     /// in the store (404).
@@ -64,8 +71,8 @@ impl ErrorKind {
             ErrorKind::Invalid => 400,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound | ErrorKind::Offline => 404,
-            ErrorKind::RememberedNotFound { gone: false } => 404,
-            ErrorKind::Gone | ErrorKind::RememberedNotFound { gone: true } => 410,
+            ErrorKind::Gone => 410,
+            ErrorKind::Refused { status } | ErrorKind::Remembered { status } => status,
             ErrorKind::UpstreamUnavailable | ErrorKind::VerificationFailed => 502,
             ErrorKind::Timeout => 504,
             ErrorKind::Store(StoreFailure::Transient) | ErrorKind::Overloaded => 503,
@@ -80,7 +87,8 @@ impl ErrorKind {
             ErrorKind::Invalid => "invalid",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound | ErrorKind::Gone => "not-found",
-            ErrorKind::RememberedNotFound { .. } => "negative",
+            ErrorKind::Refused { .. } => "refused",
+            ErrorKind::Remembered { .. } => "negative",
             ErrorKind::Offline => "offline",
             ErrorKind::UpstreamUnavailable => "upstream-error",
             ErrorKind::Timeout => "upstream-timeout",
@@ -99,12 +107,16 @@ impl ErrorKind {
         }
     }
 
-    /// Whether the answer is "this does not exist" (404/410 from upstream,
-    /// fresh or remembered): the answers the negative cache keeps.
+    /// Whether the answer is a definite "no" from upstream (404, 410 or
+    /// another refusing 4xx, fresh or remembered): the answers the negative
+    /// cache keeps, and never a reason to serve stale copies.
     pub fn is_not_found(self) -> bool {
         matches!(
             self,
-            ErrorKind::NotFound | ErrorKind::Gone | ErrorKind::RememberedNotFound { .. }
+            ErrorKind::NotFound
+                | ErrorKind::Gone
+                | ErrorKind::Refused { .. }
+                | ErrorKind::Remembered { .. }
         )
     }
 
@@ -115,6 +127,15 @@ impl ErrorKind {
             ErrorKind::Gone
         } else {
             ErrorKind::NotFound
+        }
+    }
+
+    /// The kind for a definite upstream answer of `status`, as remembered.
+    pub fn remembered(status: u16) -> ErrorKind {
+        if (400..500).contains(&status) {
+            ErrorKind::Remembered { status }
+        } else {
+            ErrorKind::Remembered { status: 404 }
         }
     }
 }
@@ -235,8 +256,11 @@ mod tests {
         assert_eq!(transient.retry_after(), Some(RETRY_SOON));
         assert_eq!(ServeError::not_found("x").status(), 404);
         assert_eq!(ErrorKind::not_found_for(410).status(), 410);
-        assert_eq!(ErrorKind::RememberedNotFound { gone: true }.status(), 410);
-        assert!(ErrorKind::RememberedNotFound { gone: false }.is_not_found());
+        assert_eq!(ErrorKind::remembered(410).status(), 410);
+        assert_eq!(ErrorKind::remembered(200).status(), 404);
+        assert!(ErrorKind::remembered(404).is_not_found());
+        assert_eq!(ErrorKind::Refused { status: 403 }.status(), 403);
+        assert!(ErrorKind::Refused { status: 403 }.is_not_found());
         assert!(!ErrorKind::Offline.is_not_found());
         assert_eq!(ErrorKind::Timeout.status(), 504);
         let upstream = ServeError::new(ErrorKind::UpstreamUnavailable, "x")

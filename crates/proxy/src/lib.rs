@@ -106,6 +106,11 @@ impl upstream::Observer for UpstreamMetrics {
     fn attempt(&self, up: &str, result: Result<(), &upstream::FetchError>, elapsed: Duration) {
         let kind = result.err().map(|e| match e {
             upstream::FetchError::NotFound { .. } => "not_found",
+            upstream::FetchError::Status { status, .. }
+                if (400..500).contains(status) && *status != 429 =>
+            {
+                "refused"
+            }
             upstream::FetchError::Status { .. } => "status",
             upstream::FetchError::Timeout { .. } => "timeout",
             upstream::FetchError::Connect { .. } => "connect",

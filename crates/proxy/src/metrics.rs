@@ -187,10 +187,16 @@ impl Metrics {
 
     /// One upstream attempt.
     pub fn upstream(&self, upstream: &str, error_kind: Option<&str>, elapsed: Duration) {
-        let outcome = if error_kind.is_some() { "error" } else { "ok" };
+        // A definite "no" (404/410, a refusing 4xx) is an answer, not a
+        // failure of the upstream: counted apart so dashboards show no outage.
+        let outcome = match error_kind {
+            None => "ok",
+            Some(k @ ("not_found" | "refused")) => k,
+            Some(_) => "error",
+        };
         self.upstream_requests
             .with(&[("upstream", upstream), ("outcome", outcome)], |c| *c += 1);
-        if let Some(kind) = error_kind {
+        if let Some(kind) = error_kind.filter(|_| outcome == "error") {
             self.upstream_errors
                 .with(&[("upstream", upstream), ("kind", kind)], |c| *c += 1);
         }

@@ -76,3 +76,53 @@ async fn refused_fetches_leave_no_blob_and_no_record() {
     assert_eq!(stored_blobs(dir.path()).len(), 3);
     proxy.stop().await;
 }
+
+/// A registry's 403 for a path it will not serve is a definite answer: the
+/// client gets the status and the upstream's reason, it is remembered like a
+/// not-found, and it is not counted as an upstream failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_4xx_is_passed_on_remembered_and_not_an_outage() {
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::simple("example.com/good", "v1.0.0"));
+    let (db, vkey) = fixture_world(&set);
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    upstream.set_behaviour("/example.com/private/", Behaviour::Status(403));
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(flags_for(&upstream, &vkey), dir.path()).await;
+    for path in [
+        "example.com/private/@v/v1.0.0.info",
+        "example.com/private/@v/list",
+    ] {
+        for _ in 0..3 {
+            let r = reqwest::get(format!("{}/{path}", proxy.base))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{path}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("403"), "{path}: {body}");
+        }
+        assert_eq!(
+            upstream.request_count(&format!("/{path}")),
+            1,
+            "{path} was not remembered"
+        );
+    }
+    let m = proxy.pipeline.metrics();
+    assert!(
+        m.render()
+            .lines()
+            .any(|l| l.starts_with("modwarden_upstream_requests_total")
+                && l.contains("outcome=\"refused\"")),
+        "{}",
+        m.render()
+    );
+    assert!(
+        !m.render()
+            .lines()
+            .any(|l| l.starts_with("modwarden_upstream_requests_total")
+                && l.contains("outcome=\"error\"")),
+        "a 403 counted as an upstream failure: {}",
+        m.render()
+    );
+    proxy.stop().await;
+}

@@ -42,6 +42,24 @@ pub(crate) fn source_error(what: &str, e: FetchError) -> ServeError {
             };
             ServeError::new(ErrorKind::not_found_for(status), msg)
         }
+        FetchError::Status {
+            status,
+            message,
+            url,
+            ..
+        } if (400..500).contains(&status) && status != 429 => {
+            // A definite refusal, not an outage: its status and reason go
+            // to the client (the go command shows them).
+            let reason = if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            };
+            ServeError::new(
+                ErrorKind::Refused { status },
+                format!("{what}: upstream {url} refused it ({status}){reason}"),
+            )
+        }
         FetchError::NoUpstream => ServeError::new(
             ErrorKind::Offline,
             format!("{what}: no upstream configured (offline)"),

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
 struct Entry {
-    gone: bool,
+    status: u16,
     message: String,
     /// When the entry stops being fresh (by the pipeline's clock; moka's own
     /// expiry only reclaims memory).
@@ -80,7 +80,7 @@ impl NegativeCache {
             let now = self.clock.now();
             if now < neg.expires {
                 self.metrics.negative_hit();
-                return Some(remembered(neg.gone, neg.message));
+                return Some(remembered(neg.status, neg.message));
             }
             if now >= neg.stale_until {
                 self.entries.invalidate(key);
@@ -88,7 +88,7 @@ impl NegativeCache {
         }
         let (status, message) = self.coord.as_ref()?.get_negative(key).await?;
         self.metrics.negative_hit();
-        Some(remembered(status == 410, message))
+        Some(remembered(status, message))
     }
 
     /// The last known answer for `key` past its TTL, within `stale_if_error`:
@@ -99,13 +99,13 @@ impl NegativeCache {
             return None;
         }
         self.metrics.stale("error");
-        Some(remembered(neg.gone, neg.message))
+        Some(remembered(neg.status, neg.message))
     }
 
     /// Remembers `e` (a not-found answer) for about `base`.
     pub(crate) async fn remember(&self, key: FetchKey, e: &ServeError, base: Duration) {
         debug_assert!(e.kind.is_not_found());
-        let gone = e.status() == 410;
+        let status = e.status();
         let now = self.clock.now();
         let ttl = jittered(base, &key.to_string(), now.unix_timestamp_nanos());
         if let Some(c) = &self.coord {
@@ -114,7 +114,7 @@ impl NegativeCache {
         self.entries.insert(
             key,
             Entry {
-                gone,
+                status,
                 message: e.message.clone(),
                 expires: now + ttl,
                 stale_until: now + ttl + self.stale_if_error,
@@ -138,6 +138,6 @@ impl NegativeCache {
     }
 }
 
-fn remembered(gone: bool, message: String) -> ServeError {
-    ServeError::new(ErrorKind::RememberedNotFound { gone }, message)
+fn remembered(status: u16, message: String) -> ServeError {
+    ServeError::new(ErrorKind::remembered(status), message)
 }
