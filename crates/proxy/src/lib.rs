@@ -11,6 +11,9 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod clock;
+// The settings' doc comments are also their `--help` text, where `[URL]`
+// means "optional", not a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub mod config;
 mod coord;
 mod error;

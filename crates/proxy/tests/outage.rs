@@ -9,14 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use proxy::ManualClock;
-use testkit::fixtures::{FixtureSet, ModuleVersion};
+use testkit::fixtures::ModuleVersion;
 use testkit::go::GoSandbox;
-use testkit::server::FixtureServer;
-
-async fn world(set: FixtureSet) -> (FixtureServer, String) {
-    let (db, vkey) = fixture_world(&set);
-    (FixtureServer::start(set, Some(db)).await, vkey)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_store_keeps_tidy_get_and_download_working_past_every_ttl() {

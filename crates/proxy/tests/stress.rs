@@ -13,11 +13,6 @@ use testkit::fixtures::{FixtureSet, ModuleVersion};
 use testkit::go::GoSandbox;
 use testkit::server::{Behaviour, FixtureServer};
 
-async fn world(set: FixtureSet) -> (FixtureServer, String) {
-    let (db, vkey) = fixture_world(&set);
-    (FixtureServer::start(set, Some(db)).await, vkey)
-}
-
 fn upstream_hits(srv: &FixtureServer, needle: &str) -> usize {
     srv.request_log()
         .iter()

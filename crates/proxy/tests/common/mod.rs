@@ -136,6 +136,13 @@ pub fn flags_for(upstream: &FixtureServer, vkey: &str) -> Layer {
     }
 }
 
+/// A fixture server for `set`, with its checksum database, and the
+/// database's verifier key.
+pub async fn world(set: FixtureSet) -> (FixtureServer, String) {
+    let (db, vkey) = fixture_world(&set);
+    (FixtureServer::start(set, Some(db)).await, vkey)
+}
+
 /// A fixture set and its checksum database.
 pub fn fixture_world(set: &FixtureSet) -> (TreeBuilder, String) {
     let (mut db, vkey) = TreeBuilder::generate(DB_NAME).unwrap();
