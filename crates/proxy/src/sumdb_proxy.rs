@@ -266,6 +266,13 @@ impl SumdbProxy {
         path: &str,
         offline: bool,
     ) -> Result<SumdbAnswer, ServeError> {
+        // A path that is no tile is the client's error, not the database's.
+        if let Err(e) = sumdb::tlog::Tile::from_path(path) {
+            return Err(ServeError::invalid(format!(
+                "malformed checksum database tile path /sumdb/{}/{path}: {e}",
+                db.name
+            )));
+        }
         let key = DocKey::SumdbTile(db.name.clone(), path.to_string());
         let what = format!("{path} of {}", db.name);
         self.immutable_doc(key, "application/octet-stream", &what, offline, async {

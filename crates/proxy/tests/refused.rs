@@ -126,3 +126,43 @@ async fn an_upstream_4xx_is_passed_on_remembered_and_not_an_outage() {
     );
     proxy.stop().await;
 }
+
+/// A `/sumdb/` tile path that is no tile is the client's mistake: 400, and
+/// the database is not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_tile_paths_are_400_and_never_reach_the_database() {
+    let mut set = FixtureSet::new();
+    set.add(ModuleVersion::simple("example.com/good", "v1.0.0"));
+    let (db, vkey) = fixture_world(&set);
+    let upstream = FixtureServer::start(set, Some(db)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(flags_for(&upstream, &vkey), dir.path()).await;
+    let before = upstream.request_log().len();
+    for tile in [
+        "tile/8/0/abc",
+        "tile/8/x/000",
+        "tile/8/0/000.p/0",
+        "tile/8/0/000.p/256",
+        "tile/8/0/0001",
+        "tile/8/0/000.p/",
+    ] {
+        let url = format!("{}/sumdb/{DB_NAME}/{tile}", proxy.base);
+        let r = reqwest::get(&url).await.unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{tile}: {body}");
+        assert!(body.contains("path"), "{tile}: {body}");
+    }
+    assert_eq!(
+        upstream.request_log().len(),
+        before,
+        "the database was asked"
+    );
+    // The legitimate path still works.
+    let lookup = format!(
+        "{}/sumdb/{DB_NAME}/lookup/example.com/good@v1.0.0",
+        proxy.base
+    );
+    assert_eq!(reqwest::get(&lookup).await.unwrap().status(), 200);
+    proxy.stop().await;
+}
