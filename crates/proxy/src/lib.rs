@@ -107,22 +107,23 @@ struct UpstreamMetrics(Arc<Metrics>);
 
 impl upstream::Observer for UpstreamMetrics {
     fn attempt(&self, up: &str, result: Result<(), &upstream::FetchError>, elapsed: Duration) {
-        let kind = result.err().map(|e| match e {
-            upstream::FetchError::NotFound { .. } => "not_found",
-            upstream::FetchError::Status { status, .. }
-                if (400..500).contains(status) && *status != 429 =>
-            {
-                "refused"
-            }
-            upstream::FetchError::Status { .. } => "status",
-            upstream::FetchError::Timeout { .. } => "timeout",
-            upstream::FetchError::Connect { .. } => "connect",
-            upstream::FetchError::Body { .. } => "body",
-            upstream::FetchError::TooLarge { .. } => "too_large",
-            upstream::FetchError::CircuitOpen { .. } => "circuit_open",
-            _ => "other",
-        });
-        self.0.upstream(up, kind, elapsed);
+        use metrics::Attempt;
+        use upstream::FetchError as E;
+        let attempt = match result {
+            Ok(()) => Attempt::Ok,
+            Err(E::NotFound { .. }) => Attempt::NotFound,
+            Err(e) if e.is_refusal() => Attempt::Refused,
+            Err(e) => Attempt::Failed(match e {
+                E::Status { .. } => "status",
+                E::Timeout { .. } => "timeout",
+                E::Connect { .. } => "connect",
+                E::Body { .. } => "body",
+                E::TooLarge { .. } => "too_large",
+                E::CircuitOpen { .. } => "circuit_open",
+                _ => "other",
+            }),
+        };
+        self.0.upstream(up, attempt, elapsed);
     }
     fn retry(&self, up: &str, _delay: Duration) {
         self.0.retry(up);

@@ -99,6 +99,21 @@ pub struct Metrics {
     pool_waits: AtomicU64,
 }
 
+/// How one upstream attempt ended. A definite "no" (404/410, a refusing
+/// 4xx) is an answer, not a failure of the upstream: counted apart, so
+/// dashboards show no outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// 200.
+    Ok,
+    /// 404 or 410.
+    NotFound,
+    /// Another 4xx but 429.
+    Refused,
+    /// A failure, by kind (`timeout`, `connect`, `status`, ...).
+    Failed(&'static str),
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
@@ -185,18 +200,17 @@ impl Metrics {
             .with(&[("endpoint", endpoint), ("outcome", outcome)], |c| *c += 1);
     }
 
-    /// One upstream attempt.
-    pub fn upstream(&self, upstream: &str, error_kind: Option<&str>, elapsed: Duration) {
-        // A definite "no" (404/410, a refusing 4xx) is an answer, not a
-        // failure of the upstream: counted apart so dashboards show no outage.
-        let outcome = match error_kind {
-            None => "ok",
-            Some(k @ ("not_found" | "refused")) => k,
-            Some(_) => "error",
+    /// One upstream attempt and how it ended.
+    pub fn upstream(&self, upstream: &str, attempt: Attempt, elapsed: Duration) {
+        let outcome = match attempt {
+            Attempt::Ok => "ok",
+            Attempt::NotFound => "not_found",
+            Attempt::Refused => "refused",
+            Attempt::Failed(_) => "error",
         };
         self.upstream_requests
             .with(&[("upstream", upstream), ("outcome", outcome)], |c| *c += 1);
-        if let Some(kind) = error_kind.filter(|_| outcome == "error") {
+        if let Attempt::Failed(kind) = attempt {
             self.upstream_errors
                 .with(&[("upstream", upstream), ("kind", kind)], |c| *c += 1);
         }
@@ -476,7 +490,11 @@ mod tests {
         m.request("zip", 200, Duration::from_millis(3));
         m.request("zip", 200, Duration::from_millis(30));
         m.cache("zip", "hit");
-        m.upstream("http://u", Some("timeout"), Duration::from_secs(2));
+        m.upstream(
+            "http://u",
+            Attempt::Failed("timeout"),
+            Duration::from_secs(2),
+        );
         let text = m.render();
         assert!(
             text.contains("modwarden_requests_total{endpoint=\"zip\",status=\"200\"} 2"),

@@ -101,6 +101,18 @@ impl FetchError {
         matches!(self, FetchError::NotFound { .. })
     }
 
+    /// A 4xx other than 404, 410 and 429 (a registry's 403 for a path it
+    /// will not serve, a 400): a definite answer, not an outage.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, FetchError::Status { status, .. } if Self::is_refusal_status(*status))
+    }
+
+    /// Whether an upstream `status` (other than 404/410) is a refusal; see
+    /// [`FetchError::is_refusal`].
+    pub fn is_refusal_status(status: u16) -> bool {
+        (400..500).contains(&status) && status != 429
+    }
+
     /// A timeout of any phase.
     pub fn is_timeout(&self) -> bool {
         matches!(self, FetchError::Timeout { .. })

@@ -47,7 +47,7 @@ pub(crate) fn source_error(what: &str, e: FetchError) -> ServeError {
             message,
             url,
             ..
-        } if (400..500).contains(&status) && status != 429 => {
+        } if FetchError::is_refusal_status(status) => {
             // A definite refusal, not an outage: its status and reason go
             // to the client (the go command shows them).
             let reason = if message.is_empty() {
