@@ -221,7 +221,8 @@ async fn version_file(
     headers: &HeaderMap,
 ) -> Result<(Response, CacheOutcome), ServeError> {
     let p = &state.pipeline;
-    let what = format!("{module}@{version}{}", kind.ext());
+    // Formatted only for an error: a warm answer allocates no message.
+    let what = || format!("{module}@{version}{}", kind.ext());
     let mut refetched = false;
     loop {
         let (rec, outcome) = p.record(module, version, kind, offline).await?;
@@ -230,7 +231,12 @@ async fn version_file(
             FileKind::Mod => (rec.gomod, "text/plain; charset=utf-8"),
             FileKind::Zip => match rec.zip {
                 Some(z) => (z, "application/zip"),
-                None => return Err(ServeError::internal(format!("{what}: record without zip"))),
+                None => {
+                    return Err(ServeError::internal(format!(
+                        "{}: record without zip",
+                        what()
+                    )));
+                }
             },
         };
         match blob::respond(state, blob, ctype, method, headers).await {
@@ -239,7 +245,10 @@ async fn version_file(
                 tracing::warn!(module, version, error = %e, "stored file could not be read; the record is kept");
                 return Err(ServeError::new(
                     ErrorKind::Store(StoreFailure::Transient),
-                    format!("{what}: the store could not be read ({e}); retry shortly"),
+                    format!(
+                        "{}: the store could not be read ({e}); retry shortly",
+                        what()
+                    ),
                 ));
             }
             Err(BlobError::Broken(e)) if !refetched && !offline && !p.offline => {
@@ -257,7 +266,10 @@ async fn version_file(
             Err(BlobError::Broken(e)) => {
                 return Err(ServeError::new(
                     ErrorKind::Store(StoreFailure::Other),
-                    format!("{what}: the stored copy is gone ({e}) and could not be fetched again"),
+                    format!(
+                        "{}: the stored copy is gone ({e}) and could not be fetched again",
+                        what()
+                    ),
                 ));
             }
         }

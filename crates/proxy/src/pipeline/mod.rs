@@ -206,8 +206,10 @@ impl Pipeline {
     ) -> Result<(Arc<Record>, CacheOutcome), ServeError> {
         let key = RecordKey::new(module, version);
         let need_zip = kind == FileKind::Zip;
-        let what = format!("{module}@{version}{}", kind.ext());
-        let named = |e: ServeError| ServeError::new(e.kind, format!("{what}: {}", e.message));
+        // Formatted only on the way to an error or a fetch: a warm hit
+        // allocates nothing for messages.
+        let what = || format!("{module}@{version}{}", kind.ext());
+        let named = |e: ServeError| ServeError::new(e.kind, format!("{}: {}", what(), e.message));
         let existing = self.get_record(&key, need_zip).await.map_err(named)?;
         if let Some(rec) = &existing
             && (!need_zip || rec.zip.is_some())
@@ -221,7 +223,7 @@ impl Pipeline {
             return Err(e);
         }
         if offline || self.offline {
-            return Err(self.offline_error(&what));
+            return Err(self.offline_error(&what()));
         }
         let this = self.clone();
         let (m, v, k) = (module.to_string(), version.to_string(), fetch_key.clone());
@@ -250,7 +252,8 @@ impl Pipeline {
         match self.get_record(&key, need_zip).await.map_err(named)? {
             Some(rec) if !need_zip || rec.zip.is_some() => Ok((rec, CacheOutcome::Miss)),
             _ => Err(ServeError::internal(format!(
-                "{what} was fetched and verified but is not readable from the store; retry"
+                "{} was fetched and verified but is not readable from the store; retry",
+                what()
             ))),
         }
     }
