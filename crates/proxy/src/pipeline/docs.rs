@@ -12,6 +12,7 @@ use store::DocKey;
 use super::Pipeline;
 use super::fetch::source_error;
 use super::store_error;
+use super::verify::info_version;
 use crate::clock::jittered;
 use crate::error::{CacheOutcome, ServeError};
 use crate::keys::{FetchKey, Mutable};
@@ -190,18 +191,12 @@ impl Pipeline {
 }
 
 fn check_query_info(body: &[u8], label: &str, upstream: &str) -> Result<(), ServeError> {
-    #[derive(serde::Deserialize)]
-    struct Info {
-        #[serde(rename = "Version")]
-        version: String,
-    }
-    let info: Info = serde_json::from_slice(body).map_err(|e| {
+    let version = info_version(body).map_err(|e| {
         ServeError::verification(format!("{label} from {upstream} is not valid JSON: {e}"))
     })?;
-    if !gomod::semver::is_valid(&info.version) {
+    if !gomod::semver::is_valid(&version) {
         return Err(ServeError::verification(format!(
-            "{label} from {upstream} names {:?}, which is not a valid version",
-            info.version
+            "{label} from {upstream} names {version:?}, which is not a valid version"
         )));
     }
     Ok(())

@@ -79,6 +79,16 @@ pub(crate) struct Rejection {
     pub(crate) message: String,
 }
 
+/// The `Version` an `.info` (or a query's answer) names.
+pub(crate) fn info_version(body: &[u8]) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    serde_json::from_slice::<Info>(body).map(|i| i.version)
+}
+
 /// Accepts the evidence, or says what is wrong with it (the first problem,
 /// in the order `.info`, go.mod, zip).
 pub(crate) fn verdict(ev: &Evidence<'_>) -> Result<(), Rejection> {
@@ -89,12 +99,7 @@ pub(crate) fn verdict(ev: &Evidence<'_>) -> Result<(), Rejection> {
         message,
     };
     if let Some(info) = ev.info {
-        #[derive(serde::Deserialize)]
-        struct Info {
-            #[serde(rename = "Version")]
-            version: String,
-        }
-        match serde_json::from_slice::<Info>(info.value) {
+        match info_version(info.value) {
             Err(e) => {
                 return Err(reject(
                     Reason::InfoMalformed,
@@ -105,13 +110,13 @@ pub(crate) fn verdict(ev: &Evidence<'_>) -> Result<(), Rejection> {
                     ),
                 ));
             }
-            Ok(i) if i.version != ev.version => {
+            Ok(v) if v != ev.version => {
                 return Err(reject(
                     Reason::InfoWrongVersion,
                     info.origin,
                     format!(
                         "{mv}.info from {} names version {:?} instead of {:?}; nothing was cached",
-                        info.origin, i.version, ev.version
+                        info.origin, v, ev.version
                     ),
                 ));
             }
