@@ -155,32 +155,7 @@ impl ObjectStoreBackend {
         K: AsRef<str>,
         V: Into<String>,
     {
-        let bad = |reason: String| Error::InvalidKey {
-            input: url.to_string(),
-            reason,
-        };
-        let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
-        let (store, prefix): (Arc<dyn ObjectStore>, String) =
-            if matches!(parsed.scheme(), "s3" | "s3a") {
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
-                for (k, v) in options {
-                    let key: object_store::aws::AmazonS3ConfigKey = k
-                        .as_ref()
-                        .parse()
-                        .map_err(|_| bad(format!("unknown S3 option {:?}", k.as_ref())))?;
-                    b = b.with_config(key, v);
-                }
-                let s = b.build().map_err(|e| Error::backend(url, e))?;
-                (Arc::new(s), parsed.path().to_string())
-            } else {
-                let opts: Vec<(String, String)> = options
-                    .into_iter()
-                    .map(|(k, v)| (k.as_ref().to_string(), v.into()))
-                    .collect();
-                let (s, p) = object_store::parse_url_opts(&parsed, opts)
-                    .map_err(|e| Error::backend(url, e))?;
-                (Arc::from(s), p.to_string())
-            };
+        let (store, prefix) = store_of_url(url, options)?;
         Self::new(store, &prefix).await
     }
 
@@ -726,5 +701,42 @@ impl Store for ObjectStoreBackend {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::backend(p.as_ref(), e)),
         }
+    }
+}
+
+/// The object store a URL names and the key prefix under it (S3 from the
+/// `AWS_*` environment, the others by `object_store::parse_url_opts`), with
+/// `options` as backend settings. Used by [`ObjectStoreBackend::from_url`]
+/// and [`crate::open`].
+pub(crate) fn store_of_url<I, K, V>(url: &str, options: I) -> Result<(Arc<dyn ObjectStore>, String)>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    let bad = |reason: String| Error::InvalidKey {
+        input: url.to_string(),
+        reason,
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL: {e}")))?;
+    if matches!(parsed.scheme(), "s3" | "s3a") {
+        let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+        for (k, v) in options {
+            let key: object_store::aws::AmazonS3ConfigKey = k
+                .as_ref()
+                .parse()
+                .map_err(|_| bad(format!("unknown S3 option {:?}", k.as_ref())))?;
+            b = b.with_config(key, v);
+        }
+        let s = b.build().map_err(|e| Error::backend(url, e))?;
+        Ok((Arc::new(s), parsed.path().to_string()))
+    } else {
+        let opts: Vec<(String, String)> = options
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_string(), v.into()))
+            .collect();
+        let (s, p) =
+            object_store::parse_url_opts(&parsed, opts).map_err(|e| Error::backend(url, e))?;
+        Ok((Arc::from(s), p.to_string()))
     }
 }

@@ -207,23 +207,18 @@ fn check_dir(root: &Path, location: &str) -> Result<()> {
     }
 }
 
-/// The object store of `url` and the key prefix under it.
+/// The object store of `url` and the key prefix under it; a URL the backend
+/// cannot use is an [`Error::InvalidLocation`].
 fn object_store_of(url: &str) -> Result<(Arc<dyn ObjectStore>, String)> {
     let bad = |reason: String| Error::InvalidLocation {
         location: url.to_string(),
         reason,
     };
-    let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL: {e}")))?;
-    if matches!(parsed.scheme(), "s3" | "s3a") {
-        let s = object_store::aws::AmazonS3Builder::from_env()
-            .with_url(url)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        Ok((Arc::new(s), parsed.path().to_string()))
-    } else {
-        let (s, p) = object_store::parse_url(&parsed).map_err(|e| bad(e.to_string()))?;
-        Ok((Arc::from(s), p.to_string()))
-    }
+    crate::object::store_of_url(url, Vec::<(String, String)>::new()).map_err(|e| match e {
+        Error::InvalidKey { reason, .. } => bad(reason),
+        Error::Backend { source, .. } => bad(source.to_string()),
+        e => e,
+    })
 }
 
 /// Whether the prefix has a `meta.toml`, checked before opening, since
